@@ -1,0 +1,289 @@
+"""Pure decision and update rules: the one source of truth for behaviour.
+
+Every function takes state and parameters and returns new values, using only numpy
+operations and arithmetic, so that it gives the same result on one run (floats)
+and on many runs at once (arrays). No function branches in Python on a value.
+
+Sources: Beta reputation (Jøsang and Ismail 2002); reassurance threshold (Kydd
+2000, 2005) with third-party guarantees (Walter 2002); quantal response (McKelvey
+and Palfrey 1995). See docs/ODD.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+# Commander policies as integers, so that arrays of runs can mix them.
+REFUSE, FIRST_BATCH, VERIFY_ONLY, AFTER_FRACTION = 0, 1, 2, 3
+POLICY_CODES = {"refuse": REFUSE, "first_batch": FIRST_BATCH, "verify_only": VERIFY_ONLY, "after_fraction": AFTER_FRACTION}
+
+# Order of the uniforms drawn for each day: a run's stream depends only on its seed and the day.
+U_GOV_RELEASE, U_TAL_RELEASE, U_TAL_ATTACKS, U_ISKP_ATTRIBUTED, U_ISKP_OTHER, U_RETURN = range(6)
+UNIFORMS_PER_DAY = 6
+
+
+def _positive(x: ArrayLike) -> ArrayLike:
+    """max(x, 0) for floats and arrays alike, without numpy's slow scalar path."""
+    return x * (x > 0)
+
+
+def beta_prior(initial_trust: ArrayLike, prior_weight: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """Evidence (r, s) that gives trust `initial_trust` with the weight of `prior_weight` days."""
+    total = prior_weight + 2.0
+    return initial_trust * total - 1.0, (1.0 - initial_trust) * total - 1.0
+
+
+def beta_update(r: ArrayLike, s: ArrayLike, cooperation: ArrayLike, defection: ArrayLike, memory: ArrayLike):
+    """Discount yesterday's evidence by the memory factor and add today's."""
+    return memory * r + cooperation, memory * s + defection
+
+
+def trust(r: ArrayLike, s: ArrayLike) -> ArrayLike:
+    """Expected value of the Beta reputation: (r + 1) / (r + s + 2), in [0, 1]."""
+    return (r + 1.0) / (r + s + 2.0)
+
+
+def release_threshold(
+    loss: ArrayLike, guarantee: ArrayLike, pressure: ArrayLike, pressure_weight: ArrayLike, gain: ArrayLike
+) -> ArrayLike:
+    """Kydd's trust threshold p* = L' / ((b - e) + L'), with L' = max(L (1 - g) - pi P, 0).
+
+    It rises with the loss if exploited and falls with a third-party guarantee and with
+    the cost of refusing under pressure.
+    """
+    effective = _positive(loss * (1.0 - guarantee) - pressure_weight * pressure)
+    return effective / (gain + effective)
+
+
+def choice_probability(trust_value: ArrayLike, threshold: ArrayLike, temperature: ArrayLike) -> ArrayLike:
+    """Quantal (logistic) response: the chance of cooperating today given trust and threshold."""
+    z = (threshold - trust_value) / temperature
+    return 1.0 / (1.0 + np.exp(np.minimum(z, 700.0)))
+
+
+def poisson_from_uniform(u: ArrayLike, rate: ArrayLike) -> ArrayLike:
+    """Poisson count by inversion of one uniform, so each day uses a fixed count of draws.
+
+    One run (floats) takes a plain-Python loop, many runs (arrays) a vectorized one;
+    both do the same IEEE double arithmetic in the same order, so they agree exactly.
+    """
+    if np.ndim(u) == 0 and np.ndim(rate) == 0:
+        lam = float(rate) * (rate > 0)
+        p = cdf = float(np.exp(-lam))
+        k, u = 0, float(u)
+        while u > cdf and k < _POISSON_CAP:
+            k += 1
+            p = p * lam / k
+            cdf = cdf + p
+        return k
+    u = np.asarray(u, dtype=float)
+    lam = _positive(np.asarray(rate, dtype=float))
+    p = np.exp(-lam)
+    cdf = p
+    k = np.zeros(np.broadcast(u, lam).shape, dtype=np.int64)
+    for i in range(1, _POISSON_CAP + 1):
+        more = u > cdf
+        if not more.any():
+            break
+        k = k + more
+        p = p * lam / i
+        cdf = cdf + p
+    return k
+
+
+# Far above any attack rate a scenario allows; stops the loop where rounding keeps the CDF below u.
+_POISSON_CAP = 20000
+
+
+def scheduled_released(
+    day: ArrayLike,
+    upfront_batch: ArrayLike,
+    upfront_start_day: ArrayLike,
+    daily_capacity: ArrayLike,
+    tranche_size: ArrayLike,
+    tranche_interval: ArrayLike,
+    total: ArrayLike,
+) -> ArrayLike:
+    """How many government prisoners the decree says should be out by the end of `day`.
+
+    The up-front batch at the daily capacity from its start day, then one tranche every
+    interval counted from the day the up-front batch is due to be complete.
+    """
+    since_start = _positive(day - upfront_start_day + 1)
+    upfront = np.minimum(since_start * daily_capacity, upfront_batch)
+    upfront_days = -(-upfront_batch // daily_capacity)  # ceiling division
+    tranches = _positive(since_start - upfront_days) // tranche_interval
+    return np.minimum(upfront + tranches * tranche_size, total)
+
+
+def demand_insistence(day: ArrayLike, half_life: ArrayLike) -> ArrayLike:
+    """How hard the Taliban still press the commander demand: 1 on day 0, halving every half-life."""
+    return 0.5 ** (day / half_life)
+
+
+def batch(
+    owed: ArrayLike,
+    capacity: ArrayLike,
+    fighters_held: ArrayLike,
+    commanders_held: ArrayLike,
+    policy: ArrayLike,
+    fighters_released: ArrayLike,
+    fighters_total: ArrayLike,
+    fraction: ArrayLike,
+) -> tuple[ArrayLike, ArrayLike]:
+    """Fighters and commanders in today's batch if the government releases.
+
+    Commanders go first once the policy lets them: at once (first_batch), after a share of
+    the others (after_fraction), or only when every other prisoner is out (refuse, verify_only).
+    """
+    eligible = (
+        (policy == FIRST_BATCH)
+        | ((policy == AFTER_FRACTION) & (fighters_released >= fraction * fighters_total))
+        | (fighters_held <= 0)
+    )
+    size = _positive(np.minimum(owed, capacity))
+    commanders = np.minimum(commanders_held, size) * eligible
+    fighters = np.minimum(size - commanders, fighters_held)
+    return fighters, commanders
+
+
+def government_loss(
+    exploitation_loss: ArrayLike,
+    fighters: ArrayLike,
+    commanders: ArrayLike,
+    commander_weight: ArrayLike,
+    daily_capacity: ArrayLike,
+) -> ArrayLike:
+    """Loss if exploited: the batch's military value (a commander counts as many fighters) per day's capacity."""
+    return exploitation_loss * (fighters + commanders * commander_weight) / daily_capacity
+
+
+def taliban_loss(
+    exploitation_loss: ArrayLike,
+    commander_demand: ArrayLike,
+    insistence: ArrayLike,
+    unmet_share: ArrayLike,
+    softening: ArrayLike,
+) -> ArrayLike:
+    """The Taliban's loss if exploited, raised while the demanded commanders are still held."""
+    return exploitation_loss + commander_demand * insistence * unmet_share * (1.0 - softening)
+
+
+def reciprocal_target(
+    government_released: ArrayLike, government_total: ArrayLike, ratio: ArrayLike, taliban_total: ArrayLike
+) -> ArrayLike:
+    """Taliban releases owed in total at the agreed ratio; everything once the government has released all."""
+    at_ratio = np.minimum(government_released * ratio // 1, taliban_total)
+    done = government_released >= government_total
+    return np.asarray(at_ratio + (taliban_total - at_ratio) * done, dtype=np.int64)
+
+
+def taliban_attack_rate(
+    base: ArrayLike,
+    restraint: ArrayLike,
+    cohesion: ArrayLike,
+    cooperating: ArrayLike,
+    ceasefire_factor: ArrayLike,
+    retaliation: ArrayLike,
+    offensive: ArrayLike,
+) -> ArrayLike:
+    """Expected Taliban attacks today: restraint while cooperating, limited by command cohesion."""
+    return base * (1.0 - restraint * cohesion * cooperating) * ceasefire_factor * (1.0 + retaliation * offensive)
+
+
+def spoiler_rates(
+    attack_rate: ArrayLike, progress_timing: ArrayLike, progress: ArrayLike, surge: ArrayLike, misattribution: ArrayLike
+) -> tuple[ArrayLike, ArrayLike]:
+    """Expected ISKP attacks booked against the Taliban and not, rising as the exchange nears completion.
+
+    Splitting a Poisson count by a probability gives two independent Poisson counts
+    (thinning), so each part takes one uniform.
+    """
+    total = attack_rate * (1.0 + progress_timing * progress) * surge
+    return total * misattribution, total * (1.0 - misattribution)
+
+
+def taliban_evidence(
+    released_today: ArrayLike,
+    engaged: ArrayLike,
+    unverified_credit: ArrayLike,
+    release_credit: ArrayLike,
+    behind: ArrayLike,
+    tranche_size: ArrayLike,
+    behind_debit: ArrayLike,
+    offensive: ArrayLike,
+    offensive_debit: ArrayLike,
+) -> tuple[ArrayLike, ArrayLike]:
+    """Cooperation and defection the Taliban see in what the government did today.
+
+    A release is cooperation, credited less when the technical team is not there to
+    verify it; a tranche or more behind schedule, and offensive mode, are defection.
+    """
+    verified = unverified_credit + (1.0 - unverified_credit) * engaged
+    cooperation = (released_today > 0) * release_credit * verified
+    defection = (behind >= tranche_size) * behind_debit + offensive * offensive_debit
+    return cooperation, defection
+
+
+def government_evidence(
+    taliban_released_today: ArrayLike,
+    reciprocity_credit: ArrayLike,
+    attributed_attacks: ArrayLike,
+    calm_attacks: ArrayLike,
+    calm_credit: ArrayLike,
+    attack_debit: ArrayLike,
+    owed: ArrayLike,
+    owed_grace: ArrayLike,
+    owed_debit: ArrayLike,
+) -> tuple[ArrayLike, ArrayLike]:
+    """Cooperation and defection the government sees: reciprocal releases and calm versus attacks and arrears."""
+    cooperation = (taliban_released_today > 0) * reciprocity_credit + (attributed_attacks <= calm_attacks) * calm_credit
+    defection = attributed_attacks * attack_debit + (owed > owed_grace) * owed_debit
+    return cooperation, defection
+
+
+def engagement(
+    engaged: ArrayLike,
+    trust_value: ArrayLike,
+    walkout_trust: ArrayLike,
+    stalled_days: ArrayLike,
+    patience: ArrayLike,
+    government_released_today: ArrayLike,
+    u: ArrayLike,
+    return_rate: ArrayLike,
+    return_on_release: ArrayLike,
+) -> tuple[ArrayLike, ArrayLike]:
+    """Tomorrow's engagement of the technical team, and whether it walked out today.
+
+    The team walks out when trust falls below a threshold or nothing has moved for
+    `patience` days; once out, it comes back with a small daily chance, a larger one
+    on a day the government releases (generous tit-for-tat).
+    """
+    walks = engaged & ((trust_value < walkout_trust) | (stalled_days >= patience))
+    released = government_released_today > 0
+    chance = return_rate + (return_on_release - return_rate) * released
+    returns = np.logical_not(engaged) & (u < chance)
+    return (engaged & np.logical_not(walks)) | returns, walks
+
+
+def conditions_met(
+    enabled: ArrayLike,
+    attributed_in_window: ArrayLike,
+    window_days: ArrayLike,
+    max_attacks_per_day: ArrayLike,
+    require_engagement: ArrayLike,
+    engaged: ArrayLike,
+) -> ArrayLike:
+    """Whether the decree's conditions allow a release today."""
+    calm = attributed_in_window / window_days <= max_attacks_per_day
+    present = engaged | np.logical_not(require_engagement)
+    return np.logical_not(enabled) | (calm & present)
+
+
+def pressure_update(
+    pressure: ArrayLike, slipping: ArrayLike, moved: ArrayLike, growth: ArrayLike, decay: ArrayLike, shock: ArrayLike
+) -> ArrayLike:
+    """US pressure: grows while the schedule slips, fades on days with progress, jumps with shocks; in [0, 1]."""
+    value = (pressure + slipping * growth) * (1.0 - moved * decay) + shock
+    return np.minimum(_positive(value), 1.0)

@@ -1,0 +1,393 @@
+"""Scenario files: pydantic models, YAML loading with `extends`, JSON Schema.
+
+Every field carries a unit, bounds, a default and a description; the JSON Schema
+that `swapsim schema` prints is generated from these models. Unknown keys are
+errors, and every error names the file and the dotted field path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+COMMANDER_POLICIES = ("refuse", "first_batch", "verify_only", "after_fraction")
+
+
+class ScenarioError(ValueError):
+    """A user mistake in a scenario file: one line per problem, naming file and field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def F(default: Any, unit: str, description: str, ge: float | None = None, le: float | None = None) -> Any:
+    """A field with its unit in the description and the JSON Schema."""
+    return Field(
+        default,
+        ge=ge,
+        le=le,
+        description=f"{description} [{unit}]",
+        json_schema_extra={"unit": unit},
+    )
+
+
+class Section(BaseModel):
+    """Base of every scenario section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Metadata(Section):
+    name: str = Field(
+        "scenario",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        max_length=80,
+        description="Short name; the default output folder is results/<name>/ [text]",
+    )
+    description: str = Field("", max_length=4000, description="What question the scenario asks [text]")
+
+
+class Calendar(Section):
+    start_date: dt.date = Field(
+        dt.date(2020, 3, 1), description="Calendar date of day 0 [date, YYYY-MM-DD]"
+    )
+    horizon_days: int = F(425, "days", "Days simulated; 425 is the 14-month withdrawal window", 1, 3650)
+
+
+class Conditions(Section):
+    """The decree's conditions on tranches after the up-front batch."""
+
+    enabled: bool = Field(True, description="Whether tranches wait for the conditions below [yes/no]")
+    window_days: int = F(14, "days", "Window over which attributed Taliban attacks are averaged", 1, 365)
+    max_attacks_per_day: float = F(
+        6.0, "attacks per day", "Highest mean of attacks attributed to the Taliban over the window that still allows a tranche", 0, 1000
+    )
+    require_engagement: bool = Field(
+        True, description="Whether tranches also need the Taliban technical team engaged [yes/no]"
+    )
+    apply_to_upfront: bool = Field(
+        False, description="Whether the up-front batch is also conditional (the decree asked only written pledges) [yes/no]"
+    )
+
+
+class Protocol(Section):
+    government_prisoners: int = F(5000, "prisoners", "Taliban prisoners held by the government, commanders included", 1, 100000)
+    taliban_prisoners: int = F(1000, "prisoners", "Government personnel held by the Taliban", 1, 100000)
+    commanders: int = F(15, "prisoners", "Senior commanders among the government's prisoners whom the Taliban demand first", 0, 1000)
+    upfront_batch: int = F(1500, "prisoners", "Released up front on written assurances", 0, 100000)
+    upfront_start_day: int = F(13, "day", "Day the up-front releases may begin (14 March 2020 = day 13)", 0, 3650)
+    daily_capacity: int = F(100, "prisoners per day", "Most the government can process and release in one day", 1, 100000)
+    tranche_size: int = F(500, "prisoners", "Size of each conditional tranche after the up-front batch", 1, 100000)
+    tranche_interval_days: int = F(14, "days", "Days between scheduled tranches", 1, 365)
+    conditions: Conditions = Field(default_factory=Conditions, description="Conditions on tranches")
+    reciprocity_ratio: float = F(
+        0.2, "Taliban releases per government release", "Agreed ratio of releases (1,000 / 5,000 = 1:5)", 0, 10
+    )
+    taliban_daily_capacity: int = F(40, "prisoners per day", "Most the Taliban hand over in one day", 1, 100000)
+    commander_policy: Literal["refuse", "first_batch", "verify_only", "after_fraction"] = Field(
+        "refuse",
+        description=(
+            "How the government treats the demanded commanders: refuse (released only once everyone else is out), "
+            "first_batch (conceded in the first release), verify_only (they join verification, unreleased), "
+            "after_fraction (released once commander_release_fraction of the rest is out) [choice]"
+        ),
+    )
+    commander_release_fraction: float = F(
+        0.6, "share", "With after_fraction: share of the other prisoners out before the commanders go", 0, 1
+    )
+    completion_tolerance: float = F(
+        0.0, "share", "Share of each side's prisoners that may still be held when the exchange counts as completed", 0, 0.2
+    )
+
+
+class Government(Section):
+    initial_trust: float = F(0.40, "probability", "Government's initial trust that the Taliban reciprocate", 0, 1)
+    prior_weight_days: float = F(20.0, "days of evidence", "Weight of the initial trust: how slowly trust moves", 0, 1000)
+    memory: float = F(0.97, "per day", "Share of yesterday's evidence kept each day (lambda)", 0, 1)
+    exploitation_loss: float = F(
+        1.0, "utility per tranche", "Loss if a tranche's worth of released fighters returns to battle", 0, 100
+    )
+    commander_weight: float = F(40.0, "fighters per commander", "Military value of one commander in fighters", 1, 1000)
+    cooperation_gain: float = F(2.0, "utility", "Gain from cooperating rather than withholding (b - e)", 0.01, 100)
+    temperature: float = F(0.08, "trust units", "Decision temperature of the logistic choice (tau)", 0.001, 10)
+    reciprocity_credit: float = F(1.0, "evidence per day", "Cooperation credited on a day the Taliban release", 0, 100)
+    calm_credit: float = F(0.3, "evidence per day", "Cooperation credited on a day with few attributed attacks", 0, 100)
+    calm_attacks: float = F(4.0, "attacks per day", "Most attributed attacks on a day that still counts as calm", 0, 1000)
+    attack_debit: float = F(0.05, "evidence per attack", "Defection booked per attack attributed to the Taliban", 0, 100)
+    owed_debit: float = F(0.3, "evidence per day", "Defection booked on a day the Taliban owe releases they do not make", 0, 100)
+    owed_grace: int = F(50, "prisoners", "Reciprocal releases the Taliban may owe before it counts as defection", 0, 100000)
+    offensive_trigger: int = F(25, "attacks per day", "Attributed attacks in one day that start offensive mode", 1, 100000)
+    offensive_days: int = F(14, "days", "Days of offensive mode (no releases) once triggered", 0, 365)
+
+
+class Taliban(Section):
+    initial_trust: float = F(0.35, "probability", "Taliban's initial trust that the government releases", 0, 1)
+    prior_weight_days: float = F(20.0, "days of evidence", "Weight of the initial trust: how slowly trust moves", 0, 1000)
+    memory: float = F(0.97, "per day", "Share of yesterday's evidence kept each day (lambda)", 0, 1)
+    exploitation_loss: float = F(0.5, "utility", "Loss if they release and the government does not follow", 0, 100)
+    cooperation_gain: float = F(2.0, "utility", "Gain from reciprocating rather than withholding (b - e)", 0.01, 100)
+    temperature: float = F(0.08, "trust units", "Decision temperature of the logistic choice (tau)", 0.001, 10)
+    commander_demand: float = F(
+        1.5, "utility", "Extra loss felt in reciprocating while the commanders are still held", 0, 100
+    )
+    demand_half_life_days: float = F(60.0, "days", "Days for the commander demand's insistence to halve", 1, 10000)
+    verification_softening: float = F(
+        0.5, "share", "With verify_only: share of the demand dropped because commanders join verification", 0, 1
+    )
+    release_credit: float = F(1.0, "evidence per day", "Cooperation credited on a day the government releases", 0, 100)
+    unverified_credit: float = F(0.4, "share", "Share of release_credit given when the technical team is not there", 0, 1)
+    verify_only_credit: float = F(0.8, "share", "With verify_only: share of credit given without the team", 0, 1)
+    behind_debit: float = F(0.5, "evidence per day", "Defection booked on a day the government is a tranche or more behind", 0, 100)
+    offensive_debit: float = F(1.0, "evidence per day", "Defection booked on a day of government offensive mode", 0, 100)
+    base_attacks: float = F(12.0, "attacks per day", "Taliban attacks per day with no restraint", 0, 1000)
+    restraint: float = F(0.8, "share", "Share of attacks held back while engaged in the process", 0, 1)
+    cohesion: float = F(0.7, "share", "Share of fighters who obey the leadership's restraint", 0, 1)
+    retaliation: float = F(0.8, "share", "Rise in attacks during government offensive mode", 0, 10)
+    walkout_trust: float = F(0.2, "probability", "Trust below which the technical team walks out", 0, 1)
+    patience_days: int = F(30, "days", "Days without a government release before the team walks out", 1, 3650)
+    return_rate: float = F(0.02, "probability per day", "Chance of coming back on a day with no release", 0, 1)
+    return_on_release: float = F(0.3, "probability", "Chance of coming back on a day the government releases", 0, 1)
+
+
+class Spoilers(Section):
+    attack_rate: float = F(1.0, "attacks per day", "ISKP attacks per day before the exchange progresses", 0, 1000)
+    progress_timing: float = F(1.5, "share", "Rise in ISKP attacks as the exchange nears completion (at 100% progress)", 0, 100)
+    misattribution: float = F(0.4, "probability", "Chance the government books an ISKP attack against the Taliban", 0, 1)
+
+
+class Mediator(Section):
+    guarantee: float = F(0.1, "share", "Third-party guarantee: share of the loss if exploited that it covers (g)", 0, 1)
+    pressure_weight: float = F(0.8, "utility per unit pressure", "Cost of refusing under full US pressure (pi)", 0, 100)
+    initial_pressure: float = F(0.3, "pressure, 0 to 1", "US pressure on day 0", 0, 1)
+    pressure_growth: float = F(0.01, "pressure per day", "Rise in pressure on each day the schedule slips", 0, 1)
+    pressure_decay: float = F(0.05, "share per day", "Share of pressure that fades on a day with a release", 0, 1)
+    presses_taliban: bool = Field(True, description="Whether US pressure also lowers the Taliban's threshold [yes/no]")
+
+
+class Outcomes(Section):
+    deadlock_window_days: int = F(60, "days", "At the horizon: no release on either side for this long is a deadlock", 1, 3650)
+    collapse_trust: float = F(0.15, "probability", "Trust floor below which both sides count as broken", 0, 1)
+    collapse_window_days: int = F(45, "days", "Days the Taliban stay out with both trusts below the floor before collapse", 1, 3650)
+
+
+class _Event(Section):
+    day: int | None = Field(None, ge=0, description="Day of the event, days since start_date [day]")
+    date: dt.date | None = Field(None, description="Date of the event; give day or date, not both [date]")
+
+    @model_validator(mode="after")
+    def _one_of_day_or_date(self):
+        if (self.day is None) == (self.date is None):
+            raise ValueError("give exactly one of 'day' or 'date'")
+        return self
+
+    def resolve_day(self, start: dt.date) -> int:
+        return self.day if self.day is not None else (self.date - start).days
+
+
+class Ceasefire(_Event):
+    type: Literal["ceasefire"]
+    duration_days: int = F(3, "days", "Days the ceasefire lasts", 1, 3650)
+    violence_factor: float = F(0.1, "share", "Taliban attacks multiplied by this during the ceasefire", 0, 1)
+    release_boost: float = F(0.3, "trust units", "Fall in the government's release threshold during the ceasefire", 0, 1)
+
+
+class PressureShock(_Event):
+    type: Literal["pressure_shock"]
+    amount: float = F(0.3, "pressure", "Change of US pressure (the $1bn aid cut raised it)", -1, 1)
+
+
+class PolicyChange(_Event):
+    type: Literal["policy_change"]
+    tranche_size: int | None = Field(None, ge=1, description="New tranche size [prisoners]")
+    tranche_interval_days: int | None = Field(None, ge=1, description="New days between tranches [days]")
+    daily_capacity: int | None = Field(None, ge=1, description="New daily capacity [prisoners per day]")
+    conditions_enabled: bool | None = Field(None, description="Switch the tranche conditions on or off [yes/no]")
+    commander_policy: Literal["refuse", "first_batch", "verify_only", "after_fraction"] | None = Field(
+        None, description="New commander policy [choice]"
+    )
+
+
+class PoliticalSplit(_Event):
+    type: Literal["political_split"]
+    duration_days: int = F(60, "days", "Days the split lasts", 1, 3650)
+    threshold_shift: float = F(0.15, "trust units", "Rise in the government's release threshold while divided", 0, 1)
+
+
+class SpoilerSurge(_Event):
+    type: Literal["spoiler_surge"]
+    duration_days: int = F(14, "days", "Days the surge lasts", 1, 3650)
+    factor: float = F(3.0, "multiplier", "ISKP attack rate multiplied by this during the surge", 0, 100)
+
+
+Event = Annotated[
+    Ceasefire | PressureShock | PolicyChange | PoliticalSplit | SpoilerSurge,
+    Field(discriminator="type"),
+]
+
+
+class Scenario(Section):
+    """A full scenario: what the exchange looks like and how the two sides behave."""
+
+    metadata: Metadata = Field(default_factory=Metadata, description="Name and question")
+    calendar: Calendar = Field(default_factory=Calendar, description="Start date and horizon")
+    protocol: Protocol = Field(default_factory=Protocol, description="The release schedule and its conditions")
+    government: Government = Field(default_factory=Government, description="The Afghan government's trust and choices")
+    taliban: Taliban = Field(default_factory=Taliban, description="The Taliban's trust, reciprocity and violence")
+    spoilers: Spoilers = Field(default_factory=Spoilers, description="ISKP spoiler attacks")
+    mediator: Mediator = Field(default_factory=Mediator, description="US pressure and third-party guarantee")
+    outcomes: Outcomes = Field(default_factory=Outcomes, description="How a run's outcome is judged")
+    events: list[Event] = Field(default_factory=list, description="Dated events, applied in order of day")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        p, problems = self.protocol, []
+        if p.commanders > p.government_prisoners:
+            problems.append(("protocol.commanders", "is more than protocol.government_prisoners"))
+        if p.upfront_batch > p.government_prisoners:
+            problems.append(("protocol.upfront_batch", "is more than protocol.government_prisoners"))
+        if p.tranche_size > p.government_prisoners:
+            problems.append(("protocol.tranche_size", "is more than protocol.government_prisoners"))
+        if p.upfront_start_day >= self.calendar.horizon_days:
+            problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
+        for i, ev in enumerate(self.events):
+            day = ev.resolve_day(self.calendar.start_date)
+            if not 0 <= day < self.calendar.horizon_days:
+                problems.append(
+                    (f"events.{i}", f"falls on day {day}, outside the horizon 0..{self.calendar.horizon_days - 1}")
+                )
+        if problems:
+            raise ValueError("; ".join(f"{path} {msg}" for path, msg in problems))
+        return self
+
+    def event_days(self) -> list[tuple[int, Any]]:
+        """Events with their resolved day, in order of day (stable for equal days)."""
+        start = self.calendar.start_date
+        return sorted(((ev.resolve_day(start), ev) for ev in self.events), key=lambda t: t[0])
+
+    def day_to_date(self, day: int) -> dt.date:
+        return self.calendar.start_date + dt.timedelta(days=int(day))
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a scenario file."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "swapsim scenario"
+    schema["properties"]["extends"] = {
+        "type": "string",
+        "description": "Path of a scenario file this one starts from, relative to this file [path]",
+    }
+    return schema
+
+
+def _format_errors(source: str, err: ValidationError) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = [str(part) for part in e["loc"]]
+        # Drop the discriminator tag pydantic adds inside tagged unions (events.0.ceasefire.day).
+        if len(loc) >= 3 and loc[0] == "events":
+            loc = [p for j, p in enumerate(loc) if not (j == 2 and p in _EVENT_TAGS)]
+        path = ".".join(loc) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `swapsim schema` lists every key)"
+        elif e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            if not loc:
+                # Cross-field problems carry their own paths.
+                lines.extend(f"{source}: {part}" for part in msg.split("; "))
+                continue
+        if "input" in e and e["type"] not in ("extra_forbidden", "missing") and not isinstance(e["input"], dict):
+            msg += f" (got {e['input']!r})"
+        lines.append(f"{source}: {path}: {msg}")
+    return lines
+
+
+_EVENT_TAGS = {"ceasefire", "pressure_shock", "policy_change", "political_split", "spoiler_surge"}
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """The scenario file as a dict, with `extends` resolved (child keys override the parent's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError([f"{path}: no such file"])
+    resolved = path.resolve()
+    if resolved in _seen:
+        raise ScenarioError([f"{path}: extends: circular chain of extends"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError([f"{path}: malformed YAML: {where}{problem}"]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([f"{path}: not a text file (UTF-8 expected)"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{path}: (top level): expected a mapping of sections, got {type(data).__name__}"])
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ScenarioError([f"{path}: extends: expected a file path, got {parent!r}"])
+        base = read_raw(path.parent / parent, _seen + (resolved,))
+        base.get("metadata", {}).pop("name", None)
+        base.get("metadata", {}).pop("description", None)
+        data = _deep_merge(base, data)
+    return data
+
+
+def from_dict(data: dict, source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a dict (for notebooks); errors name `source`."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_format_errors(source, err)) from None
+
+
+def load(path: str | Path) -> Scenario:
+    """Read, resolve and validate a scenario file. Raises ScenarioError with one line per problem."""
+    path = Path(path)
+    data = read_raw(path)
+    data.setdefault("metadata", {})
+    if isinstance(data["metadata"], dict):
+        data["metadata"].setdefault("name", path.stem)
+    return from_dict(data, str(path))
+
+
+def to_yaml(scenario: Scenario) -> str:
+    """The resolved scenario as YAML, every value spelled out."""
+    return yaml.safe_dump(json.loads(scenario.model_dump_json()), sort_keys=False, allow_unicode=True)
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any], source: str = "<overrides>") -> Scenario:
+    """A copy of `scenario` with dotted-path values replaced and re-validated (for sweeps)."""
+    data = json.loads(scenario.model_dump_json())
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node, dict) or part not in node:
+                raise ScenarioError([f"{source}: {dotted}: no such parameter"])
+            node = node[part]
+        if not isinstance(node, dict) or leaf not in node:
+            raise ScenarioError([f"{source}: {dotted}: no such parameter"])
+        node[leaf] = value
+    return from_dict(data, source)
