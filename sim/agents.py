@@ -36,6 +36,7 @@ class GovernmentAgent(Side):
         super().__init__(model, params, total)
         self.commanders_total = int(commanders)
         self.commanders_released = 0
+        self.commanders_today = 0
         self.offensive_left = 0
         self.offensive_days = 0
 
@@ -65,9 +66,9 @@ class GovernmentAgent(Side):
         chance = rules.choice_probability(self.trust, threshold, self.params.temperature)
         go = bool(allowed) and self.offensive_left == 0 and fighters + commanders > 0 and u < chance
         self.released_today = int(fighters + commanders) if go else 0
-        if go:
-            self.released += self.released_today
-            self.commanders_released += int(commanders)
+        self.commanders_today = int(commanders) if go else 0
+        self.released += self.released_today
+        self.commanders_released += self.commanders_today
 
     def react(self, attributed_attacks: int, taliban_owed: int) -> None:
         """Update trust on what the Taliban did, and start offensive mode on a spike of attributed attacks."""
@@ -90,6 +91,7 @@ class TalibanAgent(Side):
     def __init__(self, model: mesa.Model, params, total: int):
         super().__init__(model, params, total)
         self.engaged = True
+        self.returned_day = -1
         self.walkouts = 0
         self.attacks_today = 0
 
@@ -98,7 +100,8 @@ class TalibanAgent(Side):
         m, p = self.model, self.params
         credit = p.verify_only_credit if m.commander_policy == rules.VERIFY_ONLY else p.unverified_credit
         cooperation, defection = rules.taliban_evidence(
-            m.government.released_today, self.engaged, credit, p.release_credit, behind, m.tranche_size,
+            m.government.released_today, m.government.commanders_today, self.engaged, credit, p.release_credit,
+            p.commander_credit, behind, m.tranche_size,
             p.behind_debit, m.government.offensive_left > 0, p.offensive_debit,
         )
         self.observe(cooperation, defection)
@@ -121,20 +124,22 @@ class TalibanAgent(Side):
         self.released += self.released_today
 
     def fight(self, u: float) -> None:
-        """Attacks today: Poisson around the base rate, restrained while engaged, raised in retaliation."""
+        """Attacks today: Poisson around the base rate, restrained in proportion to trust while engaged, raised in retaliation."""
         m, p = self.model, self.params
         rate = rules.taliban_attack_rate(
-            p.base_attacks, p.restraint, p.cohesion, self.engaged, m.ceasefire_factor[m.day], p.retaliation,
+            p.base_attacks, p.restraint, p.cohesion, self.engaged * self.trust, m.ceasefire_factor[m.day], p.retaliation,
             m.government.offensive_left > 0,
         )
         self.attacks_today = int(rules.poisson_from_uniform(u, rate))
 
     def decide_engagement(self, stalled_days: int, u: float) -> None:
-        """Walk out or come back (generous tit-for-tat)."""
-        p = self.params
+        """Walk out or come back (generous tit-for-tat); patience counts from the team's return."""
+        p, day = self.params, self.model.day
         engaged, walked = rules.engagement(
-            self.engaged, self.trust, p.walkout_trust, stalled_days, p.patience_days,
+            self.engaged, self.trust, p.walkout_trust, min(stalled_days, day - self.returned_day), p.patience_days,
             self.model.government.released_today, u, p.return_rate, p.return_on_release,
         )
+        if engaged and not self.engaged:
+            self.returned_day = day
         self.engaged = bool(engaged)
         self.walkouts += int(walked)

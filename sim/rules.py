@@ -206,9 +206,11 @@ def spoiler_rates(
 
 def taliban_evidence(
     released_today: ArrayLike,
+    commanders_today: ArrayLike,
     engaged: ArrayLike,
     unverified_credit: ArrayLike,
     release_credit: ArrayLike,
+    commander_credit: ArrayLike,
     behind: ArrayLike,
     tranche_size: ArrayLike,
     behind_debit: ArrayLike,
@@ -218,10 +220,11 @@ def taliban_evidence(
     """Cooperation and defection the Taliban see in what the government did today.
 
     A release is cooperation, credited less when the technical team is not there to
-    verify it; a tranche or more behind schedule, and offensive mode, are defection.
+    verify it, and each demanded commander freed adds more; a tranche or more behind
+    schedule, and offensive mode, are defection.
     """
     verified = unverified_credit + (1.0 - unverified_credit) * engaged
-    cooperation = (released_today > 0) * release_credit * verified
+    cooperation = ((released_today > 0) * release_credit + commanders_today * commander_credit) * verified
     defection = (behind >= tranche_size) * behind_debit + offensive * offensive_debit
     return cooperation, defection
 

@@ -66,7 +66,7 @@ class Conditions(Section):
     enabled: bool = Field(True, description="Whether tranches wait for the conditions below [yes/no]")
     window_days: int = F(14, "days", "Window over which attributed Taliban attacks are averaged", 1, 365)
     max_attacks_per_day: float = F(
-        6.0, "attacks per day", "Highest mean of attacks attributed to the Taliban over the window that still allows a tranche", 0, 1000
+        7.0, "attacks per day", "Highest mean of attacks attributed to the Taliban over the window that still allows a tranche", 0, 1000
     )
     require_engagement: bool = Field(
         True, description="Whether tranches also need the Taliban technical team engaged [yes/no]"
@@ -108,12 +108,12 @@ class Protocol(Section):
 
 class Government(Section):
     initial_trust: float = F(0.40, "probability", "Government's initial trust that the Taliban reciprocate", 0, 1)
-    prior_weight_days: float = F(20.0, "days of evidence", "Weight of the initial trust: how slowly trust moves", 0, 1000)
-    memory: float = F(0.97, "per day", "Share of yesterday's evidence kept each day (lambda)", 0, 1)
+    prior_weight_days: float = F(40.0, "days of evidence", "Weight of the initial trust: how slowly trust moves", 0, 1000)
+    memory: float = F(0.98, "per day", "Share of yesterday's evidence kept each day (lambda)", 0, 1)
     exploitation_loss: float = F(
-        1.0, "utility per tranche", "Loss if a tranche's worth of released fighters returns to battle", 0, 100
+        1.0, "utility per daily batch", "Loss if a full day's batch (daily_capacity fighters) returns to battle", 0, 100
     )
-    commander_weight: float = F(40.0, "fighters per commander", "Military value of one commander in fighters", 1, 1000)
+    commander_weight: float = F(6.0, "fighters per commander", "Military value of one commander in fighters", 1, 1000)
     cooperation_gain: float = F(2.0, "utility", "Gain from cooperating rather than withholding (b - e)", 0.01, 100)
     temperature: float = F(0.08, "trust units", "Decision temperature of the logistic choice (tau)", 0.001, 10)
     reciprocity_credit: float = F(1.0, "evidence per day", "Cooperation credited on a day the Taliban release", 0, 100)
@@ -128,8 +128,8 @@ class Government(Section):
 
 class Taliban(Section):
     initial_trust: float = F(0.35, "probability", "Taliban's initial trust that the government releases", 0, 1)
-    prior_weight_days: float = F(20.0, "days of evidence", "Weight of the initial trust: how slowly trust moves", 0, 1000)
-    memory: float = F(0.97, "per day", "Share of yesterday's evidence kept each day (lambda)", 0, 1)
+    prior_weight_days: float = F(40.0, "days of evidence", "Weight of the initial trust: how slowly trust moves", 0, 1000)
+    memory: float = F(0.98, "per day", "Share of yesterday's evidence kept each day (lambda)", 0, 1)
     exploitation_loss: float = F(0.5, "utility", "Loss if they release and the government does not follow", 0, 100)
     cooperation_gain: float = F(2.0, "utility", "Gain from reciprocating rather than withholding (b - e)", 0.01, 100)
     temperature: float = F(0.08, "trust units", "Decision temperature of the logistic choice (tau)", 0.001, 10)
@@ -141,12 +141,15 @@ class Taliban(Section):
         0.5, "share", "With verify_only: share of the demand dropped because commanders join verification", 0, 1
     )
     release_credit: float = F(1.0, "evidence per day", "Cooperation credited on a day the government releases", 0, 100)
+    commander_credit: float = F(
+        0.5, "evidence per commander", "Extra cooperation credited for each demanded commander freed", 0, 100
+    )
     unverified_credit: float = F(0.4, "share", "Share of release_credit given when the technical team is not there", 0, 1)
     verify_only_credit: float = F(0.8, "share", "With verify_only: share of credit given without the team", 0, 1)
     behind_debit: float = F(0.5, "evidence per day", "Defection booked on a day the government is a tranche or more behind", 0, 100)
     offensive_debit: float = F(1.0, "evidence per day", "Defection booked on a day of government offensive mode", 0, 100)
-    base_attacks: float = F(12.0, "attacks per day", "Taliban attacks per day with no restraint", 0, 1000)
-    restraint: float = F(0.8, "share", "Share of attacks held back while engaged in the process", 0, 1)
+    base_attacks: float = F(10.0, "attacks per day", "Taliban attacks per day with no restraint", 0, 1000)
+    restraint: float = F(0.9, "share", "Share of attacks held back while engaged in the process", 0, 1)
     cohesion: float = F(0.7, "share", "Share of fighters who obey the leadership's restraint", 0, 1)
     retaliation: float = F(0.8, "share", "Rise in attacks during government offensive mode", 0, 10)
     walkout_trust: float = F(0.2, "probability", "Trust below which the technical team walks out", 0, 1)
@@ -172,8 +175,8 @@ class Mediator(Section):
 
 class Outcomes(Section):
     deadlock_window_days: int = F(60, "days", "At the horizon: no release on either side for this long is a deadlock", 1, 3650)
-    collapse_trust: float = F(0.15, "probability", "Trust floor below which both sides count as broken", 0, 1)
-    collapse_window_days: int = F(45, "days", "Days the Taliban stay out with both trusts below the floor before collapse", 1, 3650)
+    collapse_trust: float = F(0.1, "probability", "Trust floor below which both sides count as broken", 0, 1)
+    collapse_window_days: int = F(60, "days", "Days the Taliban stay out with both trusts below the floor before collapse", 1, 3650)
 
 
 class _Event(Section):
@@ -297,18 +300,23 @@ def _format_errors(source: str, err: ValidationError) -> list[str]:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `swapsim schema` lists every key)"
+        elif e["type"] == "union_tag_invalid":
+            msg = f"unknown event type {e['ctx']['tag']!r}; expected one of {', '.join(sorted(_EVENT_TAGS))}"
+        elif e["type"] == "union_tag_not_found":
+            msg = f"missing 'type'; expected one of {', '.join(sorted(_EVENT_TAGS))}"
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
             if not loc:
                 # Cross-field problems carry their own paths.
                 lines.extend(f"{source}: {part}" for part in msg.split("; "))
                 continue
-        if "input" in e and e["type"] not in ("extra_forbidden", "missing") and not isinstance(e["input"], dict):
+        if "input" in e and e["type"] not in _NO_INPUT_ECHO and not isinstance(e["input"], dict):
             msg += f" (got {e['input']!r})"
         lines.append(f"{source}: {path}: {msg}")
     return lines
 
 
+_NO_INPUT_ECHO = ("extra_forbidden", "missing", "union_tag_invalid", "union_tag_not_found")
 _EVENT_TAGS = {"ceasefire", "pressure_shock", "policy_change", "political_split", "spoiler_surge"}
 
 

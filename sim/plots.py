@@ -1,0 +1,405 @@
+"""Figures of a scenario's runs: releases, trust, attacks and outcome rates.
+
+Every function returns a `matplotlib.figure.Figure` built without pyplot, so the
+module works under the Agg backend, in worker processes and in notebooks.
+
+Inputs are the runner's tidy tables:
+- `series`: one row per run per day (`run`, `day`, `date`, cumulative releases,
+  trusts, `engaged`, `offensive`, `pressure`, attacks per day). Runs end on
+  different days; days after a run's end are absent.
+- `rates`: one row per outcome with `count`, `runs`, `rate`, `low`, `high`
+  (Wilson 95% interval).
+
+With one run the figures draw that run's own lines and mark its walkouts,
+offensive-mode days and the scenario's events. With many runs they draw the
+median and a 5-95% band. States (cumulative releases, trusts, engagement) are
+carried forward after a run ends: a completed run stays completed and a
+collapsed one stays collapsed. Per-day quantities (attacks, offensive mode, the
+schedule) are summarised over the runs still going only, and days on which
+fewer than `MIN_RUNS` runs are still going are left blank.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from sim.outcomes import OUTCOMES
+from sim.scenario import Scenario
+
+BAND = (5, 95)  # percentiles of the band drawn around the median
+MIN_RUNS = 5  # fewest runs still going for a per-day statistic to be drawn
+ROLLING_DAYS = 7
+DPI = 150
+
+GOV_COLOR = "#1f4e9c"  # the government and what it holds (Taliban prisoners)
+TAL_COLOR = "#b5651d"  # the Taliban and what they hold (government personnel)
+ISKP_COLOR = "#6b3fa0"
+SCHEDULE_COLOR = "#444444"
+OUTCOME_COLORS = {"completed": "#2e7d32", "collapsed": "#c62828", "deadlocked": "#6d6d6d", "partial": "#f9a825"}
+CONFIDENCE_STYLE = {  # observed data: filled and opaque when the figure is official
+    "high": dict(alpha=1.0, filled=True),
+    "medium": dict(alpha=0.8, filled=False),
+    "low": dict(alpha=0.45, filled=False),
+}
+# Carried forward after a run ends. The schedule is not: it is the scenario's, the same in every run.
+STATES = ("government_released", "taliban_released", "commanders_released", "trust_government", "trust_taliban",
+          "engaged")
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _n_runs(series: pd.DataFrame) -> int:
+    return int(series["run"].nunique())
+
+
+def _title(scenario: Scenario, what: str, series: pd.DataFrame) -> str:
+    n = _n_runs(series)
+    runs = f"run {series['run'].iloc[0]}" if n == 1 else f"{n} runs"
+    return f"{scenario.metadata.name}: {what} ({runs})"
+
+
+def _wide(series: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Day x run table of one column, over days 0..last day of the longest run.
+
+    States are carried forward after a run's end; per-day values are NaN there.
+    """
+    wide = series.pivot(index="day", columns="run", values=column)
+    wide = wide.reindex(np.arange(int(series["day"].max()) + 1)).astype(float)
+    if column in STATES:
+        wide = wide.ffill()
+    return wide
+
+
+def _going(series: pd.DataFrame) -> pd.Series:
+    """Number of runs still going on each day."""
+    return _wide(series, "day").notna().sum(axis=1)
+
+
+def _stats(wide: pd.DataFrame) -> pd.DataFrame:
+    """Median and band percentiles per day, NaN-aware; blank where fewer than MIN_RUNS runs have a value."""
+    values = wide.to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days are masked below
+        q = np.nanpercentile(values, [BAND[0], 50, BAND[1]], axis=1)
+    stats = pd.DataFrame({"low": q[0], "median": q[1], "high": q[2]}, index=wide.index)
+    stats[np.isfinite(values).sum(axis=1) < min(MIN_RUNS, wide.shape[1])] = np.nan
+    return stats
+
+
+def _dates(scenario: Scenario, days) -> pd.DatetimeIndex:
+    return pd.Timestamp(scenario.calendar.start_date) + pd.to_timedelta(np.asarray(days), unit="D")
+
+
+def _date_axis(ax, scenario: Scenario, label: bool = True) -> None:
+    """Dates on the x axis with concise labels; the axis label (naming day 0) only where asked.
+
+    Stacked panels share the bottom panel's date axis and its label.
+    """
+    locator = mdates.AutoDateLocator(minticks=5, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if label:
+        ax.set_xlabel(f"Date (day 0 = {scenario.calendar.start_date:%d %b %Y})")
+    ax.grid(True, alpha=0.3)
+
+
+def _band(ax, dates, stats: pd.DataFrame, color: str, label: str) -> None:
+    """Median line and a shaded 5-95% band."""
+    ax.fill_between(dates, stats["low"], stats["high"], color=color, alpha=0.2, linewidth=0,
+                    label=f"{label}: {BAND[0]}–{BAND[1]}% of runs")
+    ax.plot(dates, stats["median"], color=color, label=f"{label}: median")
+
+
+def _legend(ax) -> None:
+    """A legend right of the axes, one entry per label."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize="small", frameon=False)
+
+
+def _event_label(ev) -> str:
+    label = ev.type.replace("_", " ").capitalize()
+    if ev.type == "pressure_shock":
+        label += f" {ev.amount:+.2f}"
+    if hasattr(ev, "duration_days"):
+        label += f" ({ev.duration_days} d)"
+    return label
+
+
+def _mark_events(axes, scenario: Scenario) -> None:
+    """The scenario's events as vertical lines on every axes, labelled on the first.
+
+    Events closer than 3% of the time axis share one label, so labels never overlap.
+    """
+    events = scenario.event_days()
+    if not events:
+        return
+    groups: list[list] = []
+    gap = 0.03 * scenario.calendar.horizon_days
+    for day, ev in events:
+        if groups and day - groups[-1][0][0] < gap:
+            groups[-1].append((day, ev))
+        else:
+            groups.append([(day, ev)])
+    for i, ax in enumerate(axes):
+        for day, _ in events:
+            ax.axvline(_dates(scenario, [day])[0], color="0.35", linestyle="-.", linewidth=0.9,
+                       label="Scenario event", gid="event")
+        if i == 0:
+            trans = blended_transform_factory(ax.transData, ax.transAxes)
+            for group in groups:
+                text = "; ".join(_event_label(ev) for _, ev in group)
+                ax.text(_dates(scenario, [group[0][0]])[0], 0.97, text, transform=trans, rotation=90, va="top",
+                        ha="right", fontsize="x-small", color="0.2", gid="event_label",
+                        bbox=dict(facecolor="white", edgecolor="none", alpha=0.75, pad=1))
+
+
+def _mark_run(axes, run: pd.DataFrame, scenario: Scenario) -> None:
+    """One run's offensive-mode days (shaded) and walkouts (engaged True -> False) on every axes."""
+    days = run["day"].to_numpy()
+    offensive = run["offensive"].to_numpy(dtype=bool)
+    edges = np.diff(np.concatenate([[False], offensive, [False]]).astype(int))
+    spans = list(zip(days[edges[:-1] == 1], days[edges[1:] == -1]))
+    engaged = run["engaged"].astype(bool)
+    walkouts = days[(engaged.shift(fill_value=True) & ~engaged).to_numpy()]  # the team starts engaged
+    for ax in axes:
+        for first, last in spans:
+            a, b = _dates(scenario, [first, last + 1])
+            ax.axvspan(a, b, color="red", alpha=0.08, linewidth=0,
+                       label="Government offensive mode (no releases)", gid="offensive")
+        for x in _dates(scenario, walkouts):
+            ax.axvline(x, color="red", linestyle=":", linewidth=1.2, label="Taliban team walks out", gid="walkout")
+
+
+def _single(series: pd.DataFrame) -> pd.DataFrame | None:
+    return series.sort_values("day") if _n_runs(series) == 1 else None
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _ratio_label(ratio: float) -> str:
+    return f"1:{1 / ratio:g}" if ratio > 0 else f"{ratio:g}"
+
+
+def _observed(ax, observed: pd.DataFrame | None, side: str, color: str) -> None:
+    """Observed 2020 cumulative releases, one marker style per confidence level."""
+    if observed is None:
+        return
+    rows = observed[observed["side"] == side]
+    for level, style in CONFIDENCE_STYLE.items():
+        sel = rows[rows["confidence"] == level]
+        if sel.empty:
+            continue
+        ax.scatter(pd.to_datetime(sel["date"]), sel["cumulative_released"], s=28, zorder=5,
+                   marker="o", alpha=style["alpha"], linewidths=1.2, edgecolors=color,
+                   facecolors=color if style["filled"] else "white",
+                   label=f"Observed 2020 (news reports), {level} confidence", gid="observed")
+
+
+def releases_figure(series: pd.DataFrame, scenario: Scenario, observed: pd.DataFrame | None = None) -> Figure:
+    """Cumulative releases on both sides against the scheduled path, with observed 2020 figures if given.
+
+    Top panel: Taliban prisoners freed by the government and the decree's schedule.
+    Bottom panel: government personnel freed by the Taliban and the agreed reciprocal
+    line (government releases times the reciprocity ratio).
+    """
+    p = scenario.protocol
+    ratio = _ratio_label(p.reciprocity_ratio)
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    gov_ax, tal_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
+    run = _single(series)
+    if run is not None:
+        dates = _dates(scenario, run["day"])
+        gov_ax.step(dates, run["government_scheduled"], where="post", color=SCHEDULE_COLOR, linestyle="--",
+                    label="Scheduled by the decree")
+        gov_ax.step(dates, run["government_released"], where="post", color=GOV_COLOR, label="Released by the government")
+        reciprocal = np.minimum(run["government_released"] * p.reciprocity_ratio, p.taliban_prisoners)
+        tal_ax.step(dates, reciprocal, where="post", color=SCHEDULE_COLOR, linestyle="--",
+                    label=f"Owed at {ratio} (government releases × {p.reciprocity_ratio:g})")
+        tal_ax.step(dates, run["taliban_released"], where="post", color=TAL_COLOR, label="Released by the Taliban")
+        _mark_run([gov_ax, tal_ax], run, scenario)
+    else:
+        wide_gov = _wide(series, "government_released")
+        dates = _dates(scenario, wide_gov.index)
+        schedule = _wide(series, "government_scheduled").median(axis=1)  # over the runs still going
+        gov_ax.plot(dates, schedule, color=SCHEDULE_COLOR, linestyle="--", label="Scheduled by the decree")
+        _band(gov_ax, dates, _stats(wide_gov), GOV_COLOR, "Released by the government")
+        reciprocal = np.minimum(wide_gov.median(axis=1) * p.reciprocity_ratio, p.taliban_prisoners)
+        tal_ax.plot(dates, reciprocal, color=SCHEDULE_COLOR, linestyle="--",
+                    label=f"Owed at {ratio} (median government releases × {p.reciprocity_ratio:g})")
+        _band(tal_ax, dates, _stats(_wide(series, "taliban_released")), TAL_COLOR, "Released by the Taliban")
+    _mark_events([gov_ax, tal_ax], scenario)
+    _observed(gov_ax, observed, "government_released_taliban", GOV_COLOR)
+    _observed(tal_ax, observed, "taliban_released_government", TAL_COLOR)
+    for ax, total, who in ((gov_ax, p.government_prisoners, "Taliban prisoners held by the government"),
+                           (tal_ax, p.taliban_prisoners, "Government personnel held by the Taliban")):
+        ax.axhline(total, color="0.6", linewidth=0.8, label=f"All {total:,} to be freed")
+        ax.set_ylim(0, total * 1.08)
+        ax.set_ylabel("Prisoners released (cumulative)")
+        ax.set_title(who, loc="left", fontsize="medium")
+        ax.yaxis.set_major_formatter("{x:,.0f}")
+        _date_axis(ax, scenario, label=ax is tal_ax)
+        _legend(ax)
+    fig.suptitle(_title(scenario, "prisoner releases", series), fontweight="bold")
+    return fig
+
+
+def trust_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
+    """Each side's trust in the other over time; below, the share of runs with the Taliban team engaged."""
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    trust_ax, share_ax = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    lines = (("trust_government", GOV_COLOR, "Government's trust in the Taliban"),
+             ("trust_taliban", TAL_COLOR, "Taliban's trust in the government"))
+    run = _single(series)
+    if run is not None:
+        dates = _dates(scenario, run["day"])
+        for column, color, label in lines:
+            trust_ax.plot(dates, run[column], color=color, label=label)
+        engaged = run["engaged"].astype(float)
+        share_ax.fill_between(dates, 0, engaged, step="post", color=TAL_COLOR, alpha=0.3, linewidth=0)
+        share_ax.step(dates, engaged, where="post", color=TAL_COLOR, linewidth=0.8,  # shows one-day returns
+                      label="Taliban team engaged")
+        share_ax.set_ylim(0, 1.05)
+        share_ax.set_yticks([0, 1], ["out", "engaged"])
+        share_ax.set_ylabel("Taliban technical team")
+        _mark_run([trust_ax, share_ax], run, scenario)
+    else:
+        for column, color, label in lines:
+            wide = _wide(series, column)
+            dates = _dates(scenario, wide.index)
+            _band(trust_ax, dates, _stats(wide), color, label)
+        going = _going(series)
+        engaged = 100 * _wide(series, "engaged").mean(axis=1)
+        offensive = 100 * _wide(series, "offensive").mean(axis=1)
+        offensive[going < min(MIN_RUNS, _n_runs(series))] = np.nan
+        share_ax.fill_between(dates, 0, engaged, color=TAL_COLOR, alpha=0.3, linewidth=0,
+                              label="Taliban team engaged (ended runs carried forward)")
+        share_ax.plot(dates, offensive, color="red", linewidth=1, label="Government in offensive mode (runs still going)")
+        share_ax.plot(dates, 100 * going / _n_runs(series), color="0.3", linestyle="--", linewidth=1,
+                      label="Runs still going")
+        share_ax.set_ylim(0, 105)
+        share_ax.set_ylabel("Share of runs (%)")
+    t = scenario.taliban
+    trust_ax.axhline(t.walkout_trust, color=TAL_COLOR, linestyle=":", linewidth=1,
+                     label=f"Taliban walk-out threshold ({t.walkout_trust:g})")
+    trust_ax.axhline(scenario.outcomes.collapse_trust, color="0.4", linestyle=":", linewidth=1,
+                     label=f"Collapse floor, both sides ({scenario.outcomes.collapse_trust:g})")
+    trust_ax.set_ylim(0, 1)
+    trust_ax.set_ylabel("Trust (probability, 0–1)")
+    _mark_events([trust_ax, share_ax], scenario)
+    for ax in (trust_ax, share_ax):
+        _date_axis(ax, scenario, label=ax is share_ax)
+        _legend(ax)
+    fig.suptitle(_title(scenario, "trust between the sides", series), fontweight="bold")
+    return fig
+
+
+def attacks_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
+    """Taliban and ISKP attacks per day, as a 7-day centred rolling mean.
+
+    Many runs: the rolling mean of the daily median and of the 5th and 95th
+    percentiles over the runs still going on that day (ended runs are not counted),
+    and below, the share of runs still going, since late days reflect only the runs
+    that have not ended yet.
+    """
+    roll = dict(window=ROLLING_DAYS, center=True, min_periods=1)
+    kinds = (("taliban_attacks", TAL_COLOR, "Taliban attacks"), ("iskp_attacks", ISKP_COLOR, "ISKP attacks"))
+    run = _single(series)
+    if run is not None:
+        fig = Figure(figsize=(11, 5), layout="constrained")
+        ax = fig.subplots()
+        axes = [ax]
+        dates = _dates(scenario, run["day"])
+        for column, color, label in kinds:
+            ax.plot(dates, run[column], color=color, alpha=0.3, linewidth=0.8, label=f"{label}: daily count")
+            ax.plot(dates, run[column].rolling(**roll).mean(), color=color,
+                    label=f"{label}: {ROLLING_DAYS}-day mean")
+        _mark_run(axes, run, scenario)
+        ax.set_ylabel("Attacks per day")
+    else:
+        fig = Figure(figsize=(11, 6.5), layout="constrained")
+        axes = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+        ax, going_ax = axes
+        for column, color, label in kinds:
+            wide = _wide(series, column)
+            stats = _stats(wide)
+            smooth = stats.rolling(**roll).mean().where(stats.notna())
+            dates = _dates(scenario, wide.index)
+            _band(ax, dates, smooth, color, f"{label} ({ROLLING_DAYS}-day mean)")
+        ax.set_ylabel(f"Attacks per day\n({ROLLING_DAYS}-day mean over runs still going)")
+        going_ax.plot(dates, 100 * _going(series) / _n_runs(series), color="0.3", label="Runs still going")
+        going_ax.set_ylim(0, 105)
+        going_ax.set_ylabel("Runs still going (%)")
+    ax.set_ylim(bottom=0)
+    _mark_events(axes, scenario)
+    for a in axes:
+        _date_axis(a, scenario, label=a is axes[-1])
+        _legend(a)
+    fig.suptitle(_title(scenario, "attacks", series), fontweight="bold")
+    return fig
+
+
+def outcomes_figure(rates: pd.DataFrame, title: str) -> Figure:
+    """Share of runs ending in each outcome, with Wilson 95% interval error bars."""
+    rates = rates.set_index("outcome").reindex([o for o in OUTCOMES if o in set(rates["outcome"])]
+                                               + [o for o in rates["outcome"] if o not in OUTCOMES])
+    share, low, high = (100 * rates[c].astype(float) for c in ("rate", "low", "high"))
+    x = np.arange(len(rates))
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(x, share, color=[OUTCOME_COLORS.get(o, "0.5") for o in rates.index], label="Share of runs")
+    ax.errorbar(x, share, yerr=[share - low, high - share], fmt="none", ecolor="black", capsize=6,
+                label="Wilson 95% interval")
+    for xi, top, s, count, runs in zip(x, high, share, rates["count"], rates["runs"]):
+        ax.annotate(f"{s:.1f}%\n{int(count)} of {int(runs)}", (xi, top), xytext=(0, 4), textcoords="offset points",
+                    ha="center", va="bottom", fontsize="small")
+    ax.set_xticks(x, [o.capitalize() for o in rates.index])
+    ax.set_xlabel("Outcome of the run")
+    ax.set_ylabel("Share of runs (%)")
+    ax.set_ylim(0, max(100.0, float(high.max()) + 15))
+    ax.set_yticks(np.arange(0, 101, 20))
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title(title, fontweight="bold")
+    return fig
+
+
+def run_figures(series: pd.DataFrame, rates: pd.DataFrame, scenario: Scenario,
+                observed: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """All four figures of a scenario's runs, by name."""
+    runs = int(rates["runs"].max()) if len(rates) else _n_runs(series)
+    return {
+        "releases": releases_figure(series, scenario, observed),
+        "trust": trust_figure(series, scenario),
+        "attacks": attacks_figure(series, scenario),
+        "outcomes": outcomes_figure(rates, f"{scenario.metadata.name}: outcomes of {runs:,} runs"),
+    }
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` atomically (temporary file in the same folder, then rename); PNG unless the suffix says otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    # Not mkstemp: its files are private (0600); "xb" creates with the user's usual permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            fig.savefig(fh, format=fmt, dpi=DPI, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
