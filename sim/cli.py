@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from sim import runner
-from sim.scenario import ScenarioError, json_schema, load, to_yaml
+from sim import DEFAULT_SEED
+from sim.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
 
 EXIT_USAGE = 2
 
@@ -42,6 +42,8 @@ def _seed(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sim import runner  # imports Mesa and pandas: only the commands that run pay for it
+
     scenario = load(args.scenario)
     out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
     if out.exists() and not args.force:
@@ -52,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_summary(results: runner.Results, out: Path | None = None) -> str:
+def format_summary(results, out: Path | None = None) -> str:
     """A short readable summary: outcome rates with intervals and a few medians."""
     s = results.summary()
     lines = [f"{s['scenario']}: {s['runs']} runs, root seed {s['root_seed']}", ""]
@@ -91,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(json_schema(), indent=2))
+    print(reference_markdown() if args.markdown else json.dumps(json_schema(), indent=2))
     return 0
 
 
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a scenario many times and write tables, a summary and figures")
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
     p.add_argument("--runs", type=_positive_int, default=100, help="number of seeded runs (default 100)")
-    p.add_argument("--seed", type=_seed, default=runner.DEFAULT_SEED, help="root seed (default %(default)s)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", help="results folder (default results/<scenario name>/)")
     p.add_argument("--force", action="store_true", help="replace an existing results folder")
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table of every parameter instead")
     p.set_defaults(func=cmd_schema)
     return parser
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim import analysis, storage
+from sim import DEFAULT_SEED, analysis, storage
 from sim.model import ExchangeModel
 from sim.outcomes import METRIC_NAMES
 from sim.provenance import provenance
 from sim.scenario import Scenario, to_yaml
 
-DEFAULT_SEED = 20200311  # the day of the decree
 
 
 def replicate_seed(root: int, replicate: int) -> int:

@@ -289,6 +289,41 @@ def json_schema() -> dict:
     return schema
 
 
+def reference_markdown() -> str:
+    """Every scenario parameter as a Markdown table: path, unit, default, range, meaning."""
+    rows = ["| parameter | unit | default | range | meaning |", "|---|---|---|---|---|"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            if name == "events":
+                continue
+            text = field.description or ""
+            meaning, _, unit = text.rpartition(" [")
+            bounds = {type(m).__name__: getattr(m, type(m).__name__.lower(), None) for m in field.metadata}
+            lo, hi = bounds.get("Ge"), bounds.get("Le")
+            span = f"{lo} to {hi}" if lo is not None and hi is not None else ""
+            if getattr(ann, "__origin__", None) is Literal:
+                span = ", ".join(ann.__args__)
+            default = field.get_default(call_default_factory=True)
+            rows.append(f"| `{prefix}{name}` | {unit.rstrip(']')} | {default} | {span} | {meaning} |")
+
+    walk(Scenario, "")
+    events = ["", "Events (`events:` list; each has `type` and `day` or `date`):", ""]
+    events += ["| event type | field | unit | default | meaning |", "|---|---|---|---|---|"]
+    for cls in (Ceasefire, PressureShock, PolicyChange, PoliticalSplit, SpoilerSurge):
+        tag = cls.model_fields["type"].annotation.__args__[0]
+        for name, field in cls.model_fields.items():
+            if name in ("type", "day", "date"):
+                continue
+            meaning, _, unit = (field.description or "").rpartition(" [")
+            events.append(f"| `{tag}` | `{name}` | {unit.rstrip(']')} | {field.default} | {meaning} |")
+    return "\n".join(rows + events) + "\n"
+
+
 def _format_errors(source: str, err: ValidationError) -> list[str]:
     lines = []
     for e in err.errors():

@@ -19,6 +19,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; results are ordinary files
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -45,6 +46,12 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def staged_directory(out: str | Path, force: bool) -> Iterator[Path]:
     """A fresh directory that replaces `out` only once everything in it is written.
@@ -58,6 +65,7 @@ def staged_directory(out: str | Path, force: bool) -> Iterator[Path]:
         raise FileExistsError(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    os.chmod(stage, 0o777 & ~_umask())
     try:
         yield stage
         if out.exists():

@@ -1,0 +1,222 @@
+"""The `swapsim` command end to end, as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from sim.outcomes import METRIC_NAMES, OUTCOMES
+from sim.model import SERIES
+
+ROOT = Path(__file__).resolve().parents[1]
+DECREE = ROOT / "scenarios" / "decree_2020.yaml"
+SWAPSIM = Path(sys.executable).with_name("swapsim")
+
+
+def swapsim(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run([*exe, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2, a clear message naming what is wrong, and no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr
+    for line in proc.stderr.strip().splitlines():
+        assert line.strip(), proc.stderr
+
+
+@pytest.fixture(scope="module")
+def decree_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("run") / "decree"
+    proc = swapsim("run", DECREE, "--runs", 24, "--workers", 2, "--seed", 7, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_run_writes_every_output(decree_run):
+    out, proc = decree_run
+    for name in ("manifest.json", "summary.json", "runs.parquet", "runs.csv", "series.parquet",
+                 "outcome_rates.csv", "scenario.yaml"):
+        assert (out / name).is_file(), name
+    assert not list(out.parent.glob(".*partial")), "a staging folder was left behind"
+    assert "decree_2020: 24 runs, root seed 7" in proc.stdout
+    assert "95% interval" in proc.stdout
+
+
+def test_manifest_records_how_to_reproduce(decree_run):
+    out, _ = decree_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["root_seed"] == 7
+    assert manifest["runs"] == 24 and len(manifest["seeds"]) == 24 and len(set(manifest["seeds"])) == 24
+    assert manifest["scenario"]["metadata"]["name"] == "decree_2020"
+    assert manifest["scenario"]["protocol"]["government_prisoners"] == 5000
+    for key in ("python", "mesa", "numpy", "pydantic", "swapsim"):
+        assert manifest["versions"][key] != "not installed"
+    assert "swapsim run" in manifest["command"] and "--seed 7" in manifest["command"]
+    assert manifest["date"].startswith("20")
+    assert "figures/releases.png" in manifest["files"]
+
+
+def test_runs_table_and_series_are_sound(decree_run):
+    out, _ = decree_run
+    runs = pd.read_parquet(out / "runs.parquet")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(runs["run"]) == list(range(24))
+    assert list(runs["seed"]) == manifest["seeds"]
+    assert set(METRIC_NAMES) <= set(runs.columns)
+    assert set(runs["outcome"]) <= set(OUTCOMES)
+    assert ((runs["government_released"] >= 0) & (runs["government_released"] <= 5000)).all()
+    csv = pd.read_csv(out / "runs.csv")
+    assert len(csv) == 24 and list(csv["seed"]) == list(runs["seed"])
+
+    series = pd.read_parquet(out / "series.parquet")
+    assert {"run", "day", "date", *SERIES} <= set(series.columns)
+    last_day = series.groupby("run")["day"].max()
+    assert (last_day.values == runs["end_day"].values).all()
+    assert series["date"].min() == pd.Timestamp("2020-03-01")
+
+
+def test_summary_rates_have_wilson_intervals(decree_run):
+    out, _ = decree_run
+    summary = json.loads((out / "summary.json").read_text())
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(summary["outcomes"]) == set(OUTCOMES)
+    assert sum(o["count"] for o in summary["outcomes"].values()) == 24
+    for name, o in summary["outcomes"].items():
+        assert o["count"] == int((runs["outcome"] == name).sum())
+        lo, hi = o["ci95"]
+        assert 0.0 <= lo <= o["rate"] <= hi <= 1.0
+        assert hi - lo > 0.02  # 24 runs cannot pin a rate down
+
+
+def test_figures_are_readable_pngs(decree_run):
+    out, _ = decree_run
+    for name in ("releases", "trust", "attacks", "outcomes"):
+        path = out / "figures" / f"{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = matplotlib.image.imread(path)
+        assert image.shape[0] > 400 and image.shape[1] > 600
+        assert image[..., :3].std() > 0.05, f"{name}.png looks blank"
+
+
+def test_results_do_not_depend_on_workers(decree_run, tmp_path):
+    out, _ = decree_run
+    proc = swapsim("run", DECREE, "--runs", 24, "--workers", 1, "--seed", 7, "--out", tmp_path / "one")
+    assert proc.returncode == 0, proc.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), pd.read_parquet(tmp_path / "one" / "runs.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "series.parquet"), pd.read_parquet(tmp_path / "one" / "series.parquet")
+    )
+
+
+def test_existing_results_are_kept_without_force(decree_run, tmp_path):
+    out = tmp_path / "kept"
+    assert swapsim("run", DECREE, "--runs", 2, "--out", out).returncode == 0
+    before = (out / "runs.parquet").read_bytes()
+    proc = swapsim("run", DECREE, "--runs", 3, "--out", out)
+    assert_user_error(proc, str(out), "--force")
+    assert (out / "runs.parquet").read_bytes() == before
+    proc = swapsim("run", DECREE, "--runs", 3, "--out", out, "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_parquet(out / "runs.parquet")) == 3
+
+
+def test_default_output_folder_is_named_after_the_scenario(tmp_path):
+    proc = swapsim("run", DECREE, "--runs", 1, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "results" / "decree_2020" / "summary.json").is_file()
+
+
+def test_interrupted_run_leaves_nothing_half_written(tmp_path):
+    out = tmp_path / "interrupted"
+    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
+    proc = subprocess.Popen([*exe, "run", str(DECREE), "--runs", "5000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists()
+    assert not list(tmp_path.iterdir()), "staging files were left behind"
+
+
+BAD_FILES = {
+    "unknown_key.yaml": ("protocol:\n  tranche_sise: 400\n", "protocol.tranche_sise", "unknown key"),
+    "out_of_range.yaml": ("government:\n  initial_trust: 1.5\n", "government.initial_trust", "1.5"),
+    "wrong_type.yaml": ("protocol:\n  tranche_size: many\n", "protocol.tranche_size", "integer"),
+    "malformed.yaml": ("protocol: [1,\n", "malformed YAML", "line"),
+    "inconsistent.yaml": ("protocol:\n  tranche_size: 6000\n", "protocol.tranche_size", "government_prisoners"),
+    "late_event.yaml": ("events:\n  - type: ceasefire\n    day: 500\n", "events.0", "horizon"),
+    "bad_event.yaml": ("events:\n  - type: truce\n    day: 5\n", "events.0", "unknown event type"),
+    "not_a_mapping.yaml": ("- 1\n- 2\n", "expected a mapping", "list"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_bad_scenario_files_get_one_clear_line(tmp_path, name, command):
+    text, *fragments = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_text(text)
+    proc = swapsim(command, path, *(["--out", tmp_path / "out"] if command == "run" else []))
+    assert_user_error(proc, str(path), *fragments)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_file(tmp_path):
+    assert_user_error(swapsim("run", tmp_path / "nope.yaml"), "nope.yaml", "no such file")
+    assert_user_error(swapsim("validate", tmp_path / "nope.yaml"), "nope.yaml", "no such file")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--runs", "0"], "--runs"),
+    (["--runs", "many"], "--runs"),
+    (["--workers", "-1"], "--workers"),
+    (["--seed", "x"], "--seed"),
+])
+def test_bad_options(args, fragment):
+    proc = swapsim("run", DECREE, *args)
+    assert_user_error(proc, fragment)
+
+
+def test_validate_reports_every_file_and_prints_resolved_values(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("taliban:\n  patience_days: 0\n")
+    proc = swapsim("validate", DECREE, ROOT / "scenarios" / "high_trust.yaml", bad)
+    assert_user_error(proc, "bad.yaml: taliban.patience_days")
+    assert "decree_2020.yaml: valid" in proc.stdout and "high_trust.yaml: valid" in proc.stdout
+    ok = swapsim("validate", ROOT / "scenarios" / "high_trust.yaml")
+    assert ok.returncode == 0
+    assert "initial_trust: 0.6" in ok.stdout and "commander_policy: refuse" in ok.stdout
+
+
+def test_every_bundled_scenario_validates():
+    files = sorted((ROOT / "scenarios").glob("*.yaml"))
+    assert len(files) >= 7
+    proc = swapsim("validate", "-q", *files)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_schema_is_json_and_parameters_doc_is_current():
+    proc = swapsim("schema")
+    schema = json.loads(proc.stdout)
+    assert schema["additionalProperties"] is False
+    assert "protocol" in schema["properties"]
+    doc = (ROOT / "docs" / "parameters.md").read_text()
+    table = swapsim("schema", "--markdown").stdout
+    assert table.strip() in doc, "docs/parameters.md is stale: regenerate it with `swapsim schema --markdown`"
