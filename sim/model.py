@@ -127,13 +127,14 @@ class ExchangeModel(mesa.Model):
                 self.commander_policy = rules.POLICY_CODES[ev.commander_policy]
 
     def _reschedule(self) -> None:
-        """From today, tranches at the new size and interval on top of what was due by yesterday."""
+        """From today, the decree's schedule with the new capacity, size and interval; never below what was due."""
+        p = self.protocol
         due = int(self.schedule[self.day - 1]) if self.day > 0 else 0
-        days = np.arange(self.day, self.horizon)
         tail = rules.scheduled_released(
-            days, 0, self.day, self.daily_capacity, self.tranche_size, self.tranche_interval, self.government.total
+            np.arange(self.day, self.horizon), p.upfront_batch, p.upfront_start_day, self.daily_capacity,
+            self.tranche_size, self.tranche_interval, self.government.total,
         )
-        self.schedule[self.day:] = np.minimum(due + tail, self.government.total)
+        self.schedule[self.day:] = np.maximum(tail, due)
 
     def step(self) -> None:
         """One day, in the fixed order of DESIGN.md."""

@@ -65,11 +65,13 @@ def choice_probability(trust_value: ArrayLike, threshold: ArrayLike, temperature
 def poisson_from_uniform(u: ArrayLike, rate: ArrayLike) -> ArrayLike:
     """Poisson count by inversion of one uniform, so each day uses a fixed count of draws.
 
+    Rates above MAX_RATE are taken as MAX_RATE.
+
     One run (floats) takes a plain-Python loop, many runs (arrays) a vectorized one;
     both do the same IEEE double arithmetic in the same order, so they agree exactly.
     """
     if np.ndim(u) == 0 and np.ndim(rate) == 0:
-        lam = float(rate) * (rate > 0)
+        lam = min(float(rate) * (rate > 0), MAX_RATE)
         p = cdf = float(np.exp(-lam))
         k, u = 0, float(u)
         while u > cdf and k < _POISSON_CAP:
@@ -78,7 +80,7 @@ def poisson_from_uniform(u: ArrayLike, rate: ArrayLike) -> ArrayLike:
             cdf = cdf + p
         return k
     u = np.asarray(u, dtype=float)
-    lam = _positive(np.asarray(rate, dtype=float))
+    lam = np.minimum(_positive(np.asarray(rate, dtype=float)), MAX_RATE)
     p = np.exp(-lam)
     cdf = p
     k = np.zeros(np.broadcast(u, lam).shape, dtype=np.int64)
@@ -92,8 +94,10 @@ def poisson_from_uniform(u: ArrayLike, rate: ArrayLike) -> ArrayLike:
     return k
 
 
-# Far above any attack rate a scenario allows; stops the loop where rounding keeps the CDF below u.
-_POISSON_CAP = 20000
+# exp(-rate) underflows past about 745 a day; no plausible attack rate comes near.
+MAX_RATE = 700.0
+# Stops the loop where rounding keeps the CDF just below u.
+_POISSON_CAP = 2000
 
 
 def scheduled_released(

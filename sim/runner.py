@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,12 +58,19 @@ def chunk_bounds(n: int, workers: int, most: int = 50) -> list[tuple[int, int]]:
 
 
 def process_pool(workers: int) -> Executor:
-    """A real process pool, with the platform's default start method.
+    """A real process pool whose workers start from a clean, single-threaded server process.
 
-    On Linux that is `fork`, which also works from scripts without a main guard and
-    from `python -c`; swapsim starts no threads of its own before forking.
+    `forkserver` (Python's default from 3.14) avoids forking a parent that already runs
+    threads (pyarrow, Dask, a notebook kernel). Scripts that use it need the usual
+    `if __name__ == "__main__":` guard. A script read from standard input cannot be
+    re-imported by workers, so it gets plain `fork`.
     """
-    return ProcessPoolExecutor(max_workers=workers)
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    if main_file is not None and not os.path.exists(main_file):
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["sim.runner", "sim.chunks"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 @dataclass
@@ -108,7 +118,8 @@ class Results:
 
     def save(self, out: str | Path, force: bool = False, command: list[str] | None = None, figures: bool = True) -> Path:
         """Write the results folder atomically: it appears complete or not at all."""
-        from sim import observed, plots
+        from sim import observed as record
+        from sim import plots
 
         with storage.staged_directory(out, force) as stage:
             storage.write_parquet(stage / "runs.parquet", self.runs)
@@ -119,7 +130,7 @@ class Results:
             storage.write_json(stage / "summary.json", self.summary())
             storage.write_text(stage / "scenario.yaml", to_yaml(self.scenario))
             if figures and self.series is not None:
-                seen = observed.releases() if self.scenario.calendar.start_date.isoformat() == "2020-03-01" else None
+                seen = record.releases() if self.scenario.calendar.start_date.isoformat() == "2020-03-01" else None
                 for name, fig in self.figures(seen).items():
                     plots.save(fig, stage / "figures" / f"{name}.png")
             manifest = {
@@ -162,8 +173,6 @@ def run(
             pool = executor or process_pool(workers)
             try:
                 futures = {pool.submit(run_chunk, scenario, seeds[lo:hi], lo, series): (lo, hi) for lo, hi in bounds}
-                from concurrent.futures import as_completed
-
                 for fut in as_completed(futures):
                     lo, hi = futures[fut]
                     parts[lo] = fut.result()

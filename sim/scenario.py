@@ -148,19 +148,19 @@ class Taliban(Section):
     verify_only_credit: float = F(0.8, "share", "With verify_only: share of credit given without the team", 0, 1)
     behind_debit: float = F(0.5, "evidence per day", "Defection booked on a day the government is a tranche or more behind", 0, 100)
     offensive_debit: float = F(1.0, "evidence per day", "Defection booked on a day of government offensive mode", 0, 100)
-    base_attacks: float = F(10.0, "attacks per day", "Taliban attacks per day with no restraint", 0, 1000)
+    base_attacks: float = F(10.0, "attacks per day", "Taliban attacks per day with no restraint", 0, 200)
     restraint: float = F(0.9, "share", "Share of attacks held back while engaged in the process", 0, 1)
     cohesion: float = F(0.7, "share", "Share of fighters who obey the leadership's restraint", 0, 1)
-    retaliation: float = F(0.8, "share", "Rise in attacks during government offensive mode", 0, 10)
+    retaliation: float = F(0.8, "share", "Rise in attacks during government offensive mode", 0, 3)
     walkout_trust: float = F(0.2, "probability", "Trust below which the technical team walks out", 0, 1)
-    patience_days: int = F(30, "days", "Days without a government release before the team walks out", 1, 3650)
+    patience_days: int = F(30, "days", "Days without a release by either side before the team walks out", 1, 3650)
     return_rate: float = F(0.02, "probability per day", "Chance of coming back on a day with no release", 0, 1)
     return_on_release: float = F(0.3, "probability", "Chance of coming back on a day the government releases", 0, 1)
 
 
 class Spoilers(Section):
-    attack_rate: float = F(1.0, "attacks per day", "ISKP attacks per day before the exchange progresses", 0, 1000)
-    progress_timing: float = F(1.5, "share", "Rise in ISKP attacks as the exchange nears completion (at 100% progress)", 0, 100)
+    attack_rate: float = F(1.0, "attacks per day", "ISKP attacks per day before the exchange progresses", 0, 100)
+    progress_timing: float = F(1.5, "share", "Rise in ISKP attacks as the exchange nears completion (at 100% progress)", 0, 5)
     misattribution: float = F(0.4, "probability", "Chance the government books an ISKP attack against the Taliban", 0, 1)
 
 
@@ -225,7 +225,7 @@ class PoliticalSplit(_Event):
 class SpoilerSurge(_Event):
     type: Literal["spoiler_surge"]
     duration_days: int = F(14, "days", "Days the surge lasts", 1, 3650)
-    factor: float = F(3.0, "multiplier", "ISKP attack rate multiplied by this during the surge", 0, 100)
+    factor: float = F(3.0, "multiplier", "ISKP attack rate multiplied by this during the surge", 0, 20)
 
 
 Event = Annotated[

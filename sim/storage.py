@@ -52,6 +52,11 @@ def _umask() -> int:
     return mask
 
 
+def remove_tree(path: str | Path) -> None:
+    """Remove a results folder the user asked to replace (--force)."""
+    shutil.rmtree(path)
+
+
 @contextlib.contextmanager
 def staged_directory(out: str | Path, force: bool) -> Iterator[Path]:
     """A fresh directory that replaces `out` only once everything in it is written.
