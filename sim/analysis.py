@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -64,3 +66,54 @@ def metric_summary(runs: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in METRIC_COLUMNS if c in runs]
     table = runs[cols].astype(float).describe(percentiles=[0.05, 0.5, 0.95]).T
     return table[["count", "mean", "5%", "50%", "95%"]].rename(columns={"50%": "median"})
+
+
+def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.DataFrame:
+    """One row per design point from run tables given chunk by chunk (memory bounded by the points).
+
+    Rates of each outcome with Wilson 95% intervals, the rate of deadlock or collapse,
+    failed runs, and the mean of each metric over the runs that did not fail.
+    """
+    counts, sums, firsts = [], [], []
+    metrics = list(METRIC_COLUMNS)
+    for frame in frames:
+        ok = frame[frame["outcome"] != "error"]
+        tally = pd.crosstab(frame["point"], frame["outcome"]).reindex(columns=[*OUTCOMES, "error"], fill_value=0)
+        counts.append(tally)
+        sums.append(ok.groupby("point")[metrics].sum(min_count=1).reindex(tally.index))
+        firsts.append(frame.groupby("point")[list(params)].first())
+    tally = pd.concat(counts).groupby(level=0).sum()
+    total = pd.concat(sums).groupby(level=0).sum(min_count=1)
+    table = pd.concat(firsts).groupby(level=0).first()
+    table["runs"] = tally.sum(axis=1)
+    table["failed"] = tally["error"]
+    valid = table["runs"] - table["failed"]
+    for name in OUTCOMES:
+        _rate_columns(table, name, tally[name], valid)
+    _rate_columns(table, "deadlock_or_collapse", tally["deadlocked"] + tally["collapsed"], valid)
+    for name in metrics:
+        table[f"mean_{name}"] = total[name] / valid
+    return table.rename_axis("point").reset_index()
+
+
+def _rate_columns(table: pd.DataFrame, name: str, count: pd.Series, n: pd.Series) -> None:
+    table[f"{name}_count"] = count
+    table[f"{name}_rate"] = count / n
+    table[f"{name}_low"], table[f"{name}_high"] = wilson_interval(count, n)
+
+
+def sobol_indices(problem: dict, points: pd.DataFrame, outputs: Sequence[str], seed: int) -> pd.DataFrame:
+    """First-order and total Sobol indices of outcome rates over a Saltelli design (SALib), with 95% intervals."""
+    from SALib.analyze import sobol
+
+    rows = []
+    for output in outputs:
+        y = points.sort_values("point")[f"{output}_rate"].to_numpy(dtype=float)
+        result = sobol.analyze(problem, y, calc_second_order=False, seed=seed)
+        for k, name in enumerate(problem["names"]):
+            rows.append({
+                "output": output, "parameter": name,
+                "S1": result["S1"][k], "S1_conf": result["S1_conf"][k],
+                "ST": result["ST"][k], "ST_conf": result["ST_conf"][k],
+            })
+    return pd.DataFrame(rows)

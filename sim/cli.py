@@ -21,6 +21,10 @@ class UsageError(Exception):
     """A mistake in how the command was called; its message is shown as is."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with a word on what was kept."""
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -76,6 +80,59 @@ def format_summary(results, out: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim import chunks, sweep, sweep_runner
+
+    if args.resume and args.force:
+        raise UsageError("--resume and --force contradict each other: resume keeps the chunks, force discards them")
+    spec = sweep.load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("results") / spec.name
+    try:
+        results = sweep_runner.run_sweep(
+            spec, out, workers=args.workers, address=args.address, resume=args.resume, force=args.force,
+            progress=True, command=["swapsim", *sys.argv[1:]],
+        )
+    except (chunks.ResumeError, sweep_runner.ExecutorError) as err:
+        raise UsageError(str(err)) from None
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; the chunks already written are kept in {out}/chunks: "
+            f"run the same command with --resume to finish"
+        ) from None
+    print(sweep_runner.format_summary(results))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sim import compare
+
+    scenarios = [load(path) for path in args.scenarios]
+    out = Path(args.out) if args.out else Path("results") / ("compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
+    if out.exists() and not args.force:
+        raise UsageError(f"{out}: results folder exists already; pass --force to replace it, or --out DIR")
+    try:
+        result = compare.compare(
+            scenarios, runs=args.runs, seed=args.seed, workers=args.workers, precision=args.precision,
+            max_runs=args.max_runs, progress=True,
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    compare.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])
+    print(compare.format_table(result))
+    print(f"\n  written to {out}/ (rates.csv, differences.csv, runs.parquet, comparison.json, figures/)")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (a half-width of a rate), got {value}")
+    return value
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.files:
@@ -113,6 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing results folder")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("sweep", help="run a parameter sweep spec: many points, many seeded replications")
+    p.add_argument("spec", metavar="SPEC", help="sweep spec file (YAML)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    p.add_argument("--address", metavar="tcp://HOST:PORT", help="run on the Dask scheduler at this address")
+    p.add_argument("--out", help="results folder (default results/<sweep name>/)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted sweep: run only the missing chunks")
+    p.add_argument("--force", action="store_true", help="discard an existing sweep folder and start over")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("compare", help="compare scenarios on the same seeds: rates, paired differences, McNemar tests")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files; the first is the baseline")
+    p.add_argument("--runs", type=_positive_int, default=200, help="runs per scenario (default 200)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--precision", type=_fraction, metavar="E",
+                   help="add runs until every rate's 95%% interval half-width is below E (e.g. 0.02)")
+    p.add_argument("--max-runs", type=_positive_int, default=20000, help="ceiling on runs per scenario with --precision")
+    p.add_argument("--out", help="results folder (default results/compare_<names>/)")
+    p.add_argument("--force", action="store_true", help="replace an existing results folder")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("validate", help="check scenario files and print their resolved values")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="only say which files are valid")
@@ -135,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"swapsim: {err}", file=sys.stderr)
     except OSError as err:
         print(f"swapsim: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+    except Interrupted as err:
+        print(f"swapsim: {err}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("swapsim: interrupted; nothing was written for this command", file=sys.stderr)
         return 130

@@ -403,3 +403,51 @@ def save(fig: Figure, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def comparison_figure(rates: pd.DataFrame, title: str) -> Figure:
+    """Outcome shares of several scenarios side by side: x = outcome, one bar per scenario, Wilson 95% error bars.
+
+    `rates` has one row per scenario and outcome (`scenario`, `outcome`, `count`,
+    `runs`, `rate`, `low`, `high`), as `sim.compare.Comparison.rates()` returns it;
+    scenarios are drawn in the order they first appear.
+    """
+    from matplotlib import colormaps
+
+    names = list(dict.fromkeys(rates["scenario"]))
+    outcomes = [o for o in OUTCOMES if o in set(rates["outcome"])] + \
+        [o for o in dict.fromkeys(rates["outcome"]) if o not in OUTCOMES]
+    table = rates.set_index(["scenario", "outcome"])
+    colors = [colormaps["tab10"](i % 10) for i in range(len(names))]
+    x = np.arange(len(outcomes))
+    width = 0.8 / max(len(names), 1)
+    fig = Figure(figsize=(max(8.0, 1.2 + len(outcomes) * (0.9 + 0.45 * len(names))), 5.5), layout="constrained")
+    ax = fig.subplots()
+    top = 0.0
+    for i, (name, color) in enumerate(zip(names, colors)):
+        rows = table.loc[name].reindex(outcomes)
+        share, low, high = (100 * rows[c].astype(float).fillna(0.0).to_numpy() for c in ("rate", "low", "high"))
+        runs = int(rows["runs"].max()) if rows["runs"].notna().any() else 0
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, share, width * 0.92, color=color, label=f"{name} ({runs:,} runs)", gid=f"bar:{name}")
+        ax.errorbar(pos, share, yerr=[share - low, high - share], fmt="none", ecolor="black", capsize=3,
+                    linewidth=1, label="Wilson 95% interval")
+        if len(names) <= 4:
+            for px, s, h in zip(pos, share, high):
+                ax.annotate(f"{s:.0f}%", (px, h), xytext=(0, 2), textcoords="offset points", ha="center",
+                            va="bottom", fontsize="x-small")
+        top = max(top, float(np.max(high)) if len(high) else 0.0)
+    ax.set_xticks(x, [o.capitalize() for o in outcomes])
+    ax.set_xlabel("Outcome of the run")
+    ax.set_ylabel("Share of runs (%)")
+    ax.set_ylim(0, max(100.0, top + 12))
+    ax.set_yticks(np.arange(0, 101, 20))
+    ax.grid(True, axis="y", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if "Wilson 95% interval" in unique:
+        unique["Wilson 95% interval"] = unique.pop("Wilson 95% interval")  # after the scenarios
+    ax.legend(unique.values(), unique.keys(), title="Scenario", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize="small", frameon=False)
+    ax.set_title(title, fontweight="bold")
+    return fig

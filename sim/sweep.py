@@ -1,0 +1,649 @@
+"""Sweep specs: which scenario parameters to vary, how to sample them, how many seeded runs per point.
+
+A sweep file (YAML) names a base scenario, the parameters to vary by their dotted
+path in the scenario, a sampler (grid, random, lhs, sobol), replications per point
+and a root seed. Every value the sweep will use is checked against the scenario
+schema when the spec loads, so a bad spec fails with one line per problem before
+any run starts. Replicate k uses the same seed at every point (common random
+numbers), so differences between points are paired comparisons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import functools
+import hashlib
+import importlib.util
+import itertools
+import json
+import math
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    RootModel,
+    StrictBool,
+    StrictInt,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sim import DEFAULT_SEED
+from sim.outcomes import OUTCOMES
+from sim.scenario import (
+    Scenario,
+    ScenarioError,
+    Section,
+    _deep_merge,
+    from_dict,
+    load,
+    read_raw,
+    with_overrides,
+)
+
+SAMPLERS = ("grid", "random", "lhs", "sobol")
+BOUNDED_SAMPLERS = ("random", "lhs", "sobol")
+MAX_RANGE_VALUES = 10_000
+MAX_POINTS = 1_000_000
+MAX_CHECKED_POINTS = 50_000
+# Spawn key of the design's random stream: far from the replicate keys 0, 1, 2, ...
+DESIGN_STREAM = 2**32 - 1
+_REL_TOL = 1e-9
+
+Number = Union[StrictInt, Annotated[float, Field(strict=True, allow_inf_nan=False)]]
+Value = Union[StrictBool, StrictInt, Annotated[float, Field(strict=True, allow_inf_nan=False)], dt.date, str]
+
+
+def _problems(problems: list[tuple[str, str]]) -> PydanticCustomError:
+    """Several problems, each at a field below the one being validated ("" = that field itself)."""
+    summary = "; ".join(f"{path}: {msg}" if path else msg for path, msg in problems)
+    return PydanticCustomError("sweep_problems", "{summary}", {"summary": summary, "problems": problems})
+
+
+class ValuesList(RootModel[list[Value]]):
+    """A plain list of the values a parameter takes, in order: numbers, choices, yes/no, dates."""
+
+    root: list[Value] = Field(description="The values the parameter takes, in this order")
+
+    @model_validator(mode="after")
+    def _non_empty_and_distinct(self):
+        if not self.root:
+            raise _problems([("", "empty list of values; give at least one")])
+        seen: list[Any] = []
+        for value in self.root:
+            if any(value == s and type(value) is type(s) for s in seen):
+                raise _problems([("", f"value {value!r} is listed twice")])
+            seen.append(value)
+        return self
+
+    def values(self) -> list[Any]:
+        """The listed values."""
+        return list(self.root)
+
+
+class Range(Section):
+    """Evenly spaced values from start to stop (stop included when it lands on the grid)."""
+
+    start: Number = Field(description="First value [the parameter's unit]")
+    stop: Number = Field(description="Last value, included when start + k·step lands on it (within float tolerance) [the parameter's unit]")
+    step: Number | None = Field(None, description="Spacing of the values; give step or count, not both [the parameter's unit]")
+    count: StrictInt | None = Field(None, description="Number of values from start to stop inclusive; give step or count, not both [values]")
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        problems: list[tuple[str, str]] = []
+        if (self.step is None) == (self.count is None):
+            problems.append(("", "give exactly one of 'step' or 'count'"))
+        elif self.step is not None:
+            if self.step == 0:
+                problems.append(("step", "must not be 0"))
+            elif (self.stop - self.start) / self.step < -_REL_TOL:
+                side = "below" if self.step > 0 else "above"
+                problems.append(("stop", f"empty range: stop {self.stop} is {side} start {self.start} with step {self.step}"))
+            elif (self.stop - self.start) / self.step >= MAX_RANGE_VALUES:
+                problems.append(("step", f"gives more than {MAX_RANGE_VALUES:,} values; use a larger step"))
+        else:
+            if self.count < 1:
+                problems.append(("count", f"empty range: count is {self.count}; give at least 1"))
+            elif self.count > MAX_RANGE_VALUES:
+                problems.append(("count", f"more than {MAX_RANGE_VALUES:,} values"))
+            elif self.count > 1 and self.start == self.stop:
+                problems.append(("count", f"start equals stop, so count {self.count} repeats one value; use count 1 or a list"))
+        if problems:
+            raise _problems(problems)
+        return self
+
+    def values(self) -> list[int | float]:
+        """The values, rounded so that 0.1 steps give 0.3 and not 0.30000000000000004."""
+        whole = all(isinstance(x, int) for x in (self.start, self.stop, self.step if self.step is not None else 0))
+        if self.count is not None:
+            if self.count == 1:
+                return [self.start]
+            raw = np.linspace(self.start, self.stop, self.count)
+            if whole and all(float(v).is_integer() for v in raw):
+                return [int(v) for v in raw]
+            return [float(np.round(v, 12)) for v in raw]
+        n = math.floor((self.stop - self.start) / self.step + _REL_TOL) + 1
+        if whole:
+            return [self.start + i * self.step for i in range(n)]
+        digits = max(_decimals(self.start), _decimals(self.step))
+        out = [round(self.start + i * self.step, digits) for i in range(n)]
+        if math.isclose(out[-1], self.stop, rel_tol=_REL_TOL, abs_tol=_REL_TOL * abs(self.step)):
+            out[-1] = self.stop
+        return out
+
+
+class Bounds(Section):
+    """An interval to sample from (random, lhs and sobol samplers); integer parameters get rounded values."""
+
+    low: Number = Field(description="Lowest value [the parameter's unit]")
+    high: Number = Field(description="Highest value; must be above low [the parameter's unit]")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.low < self.high:
+            raise _problems([("high", f"must be greater than low ({self.low}); got {self.high}")])
+        return self
+
+
+def _shape(value: Any) -> str | None:
+    if isinstance(value, (list, ValuesList)):
+        return "values"
+    if isinstance(value, (Range, Bounds)):
+        return "range" if isinstance(value, Range) else "bounds"
+    if isinstance(value, dict):
+        if "low" in value or "high" in value:
+            return "bounds"
+        if value.keys() & {"start", "stop", "step", "count"}:
+            return "range"
+    return None
+
+
+Parameter = Annotated[
+    Union[Annotated[ValuesList, Tag("values")], Annotated[Range, Tag("range")], Annotated[Bounds, Tag("bounds")]],
+    Discriminator(
+        _shape,
+        custom_error_type="parameter_shape",
+        custom_error_message="expected a list of values, a range {start, stop, step or count} or bounds {low, high}",
+    ),
+]
+
+
+class SweepSpec(Section):
+    """A sweep: a base scenario, the parameters to vary, a sampler, replications and a root seed."""
+
+    name: str = Field(
+        "sweep",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        max_length=80,
+        description="Short name; the default output folder is results/<name>/ (default: the file's stem) [text]",
+    )
+    description: str = Field("", max_length=4000, description="What question the sweep asks [text]")
+    base: str | dict[str, Any] = Field(
+        description="Base scenario: a file path relative to this spec, or a scenario written inline (may use extends) [path or mapping]"
+    )
+    parameters: dict[str, Parameter] = Field(
+        json_schema_extra={"minProperties": 1},
+        description=(
+            "Parameters to vary, by dotted path in the scenario (government.initial_trust), in order: "
+            "a list of values, a range {start, stop, step or count}, or bounds {low, high} for sampling"
+        ),
+    )
+    sampler: Literal["grid", "random", "lhs", "sobol"] = Field(
+        "grid",
+        description=(
+            "grid: every combination of the lists and ranges (first parameter varies slowest); "
+            "random: uniform in the bounds; lhs: Latin hypercube in the bounds; "
+            "sobol: Saltelli design for Sobol indices (needs SALib) [choice]"
+        ),
+    )
+    samples: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "random and lhs: number of points; sobol: base sample size N, giving N·(D+2) points for D parameters "
+            "(a power of 2 is advisable) [points]"
+        ),
+    )
+    replications: int = Field(100, ge=1, description="Seeded runs per point; replicate k has the same seed at every point [runs]")
+    seed: int = Field(DEFAULT_SEED, ge=0, description="Root seed of the replicate seeds and of the sampler [integer]")
+    chunk_size: int | None = Field(None, ge=1, description="Runs per task; empty for automatic [runs]")
+    outputs: list[str] = Field(
+        default_factory=lambda: ["deadlocked", "completed"],
+        min_length=1,
+        description="sobol: the outcomes whose rates get Sobol indices [outcome names]",
+    )
+
+    _folder: Path | None = PrivateAttr(None)
+    _source: str = PrivateAttr("<sweep>")
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _path_or_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, (str, dict)):
+            raise _problems([("", f"expected a scenario file path or an inline scenario mapping; got {value!r}")])
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_and_in_range(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        if not parameters:
+            raise _problems([("", "no parameters to vary; give at least one dotted path, e.g. government.initial_trust")])
+        problems = [(path, msg) for path, value in parameters.items() for msg in _static_problems(path, value)]
+        if problems:
+            raise _problems(problems)
+        return parameters
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        problems = []
+        for path, value in self.parameters.items():
+            where = f"parameters.{path}"
+            if self.sampler == "grid" and isinstance(value, Bounds):
+                problems.append((where, "bounds are for the random, lhs and sobol samplers; give a list or a range for grid"))
+            if self.sampler in BOUNDED_SAMPLERS and not isinstance(value, Bounds):
+                kind = "a list" if isinstance(value, ValuesList) else "a range"
+                problems.append((where, f"the {self.sampler} sampler needs bounds {{low, high}}; got {kind}"))
+        if self.sampler in BOUNDED_SAMPLERS and self.samples is None:
+            what = "the base sample size N" if self.sampler == "sobol" else "the number of points"
+            problems.append(("samples", f"required by the {self.sampler} sampler: {what}"))
+        if not problems and _size(self) > MAX_POINTS:
+            problems.append(("parameters", f"the design has {_size(self):,} points, more than {MAX_POINTS:,}"))
+        if self.sampler == "grid" and self.samples is not None:
+            problems.append(("samples", "not used by the grid sampler: its size is the product of the value counts; remove it"))
+        if self.sampler == "sobol" and importlib.util.find_spec("SALib") is None:
+            problems.append(("sampler", "sampler sobol needs SALib: pip install 'swapsim[sensitivity]'"))
+        for i, name in enumerate(self.outputs):
+            if name not in OUTCOMES:
+                problems.append((f"outputs.{i}", f"unknown outcome {name!r}; expected one of {', '.join(OUTCOMES)}"))
+        if problems:
+            raise _problems(problems)
+        return self
+
+    @property
+    def source(self) -> str:
+        """The file this spec came from (for messages), or <sweep> when built in Python."""
+        return self._source
+
+    @property
+    def folder(self) -> Path:
+        """The folder a base path is relative to: the spec file's, else the working folder."""
+        return self._folder if self._folder is not None else Path.cwd()
+
+
+# ---------------------------------------------------------------- scenario parameters
+
+
+@functools.cache
+def parameter_paths() -> dict[str, Any]:
+    """Every scenario parameter a sweep may vary: dotted path -> its pydantic FieldInfo."""
+    out: dict[str, Any] = {}
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+            elif name != "events":
+                out[f"{prefix}{name}"] = field
+
+    walk(Scenario, "")
+    return out
+
+
+@functools.cache
+def _adapter(path: str) -> TypeAdapter:
+    field = parameter_paths()[path]
+    return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+
+
+def _is_integer(path: str) -> bool:
+    return parameter_paths()[path].annotation is int
+
+
+def _is_numeric(path: str) -> bool:
+    return parameter_paths()[path].annotation in (int, float)
+
+
+def _span(path: str) -> str:
+    limits = {type(m).__name__: getattr(m, type(m).__name__.lower(), None) for m in parameter_paths()[path].metadata}
+    lo, hi = limits.get("Ge"), limits.get("Le")
+    if lo is not None and hi is not None:
+        return f"{lo:g} to {hi:g}"
+    return f"at least {lo:g}" if lo is not None else f"at most {hi:g}" if hi is not None else "any"
+
+
+def _value_problem(path: str, value: Any) -> str | None:
+    """Why `value` cannot be given to the scenario parameter at `path`, or None."""
+    lax = parameter_paths()[path].annotation is dt.date  # dates may come quoted, as strings
+    try:
+        _adapter(path).validate_python(value, strict=not lax)
+    except ValidationError as err:
+        e = err.errors()[0]
+        if e["type"] in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+            return f"value {value!r} is out of range ({_span(path)})"
+        if e["type"] == "literal_error":
+            return f"value {value!r} is not one of {', '.join(map(str, parameter_paths()[path].annotation.__args__))}"
+        return f"value {value!r}: {e['msg']}"
+    return None
+
+
+def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]:
+    """Problems of one parameter that need no base scenario: its path and the type and range of its values."""
+    paths = parameter_paths()
+    if path not in paths:
+        sections = {p.split(".")[0] for p in paths}
+        if path in sections:
+            return [f"is a section, not a parameter; give a dotted path like {path}.{_first_in(path)}"]
+        near = difflib.get_close_matches(path, paths, n=1, cutoff=0.75)
+        return ["no such scenario parameter" + (f"; did you mean {near[0]!r}?" if near else "")]
+    if isinstance(value, (Range, Bounds)) and not _is_numeric(path):
+        kind = "a range" if isinstance(value, Range) else "bounds"
+        return [f"{kind} needs a numeric parameter; give a list of values instead"]
+    problems = list(dict.fromkeys(m for m in (_value_problem(path, v) for v in _used_values(path, value)) if m))
+    if len(problems) > 3:
+        problems[3:] = [f"and {len(problems) - 3} more values with problems"]
+    return problems
+
+
+def _first_in(section: str) -> str:
+    return next(p for p in parameter_paths() if p.startswith(section + ".")).split(".", 1)[1]
+
+
+def _used_values(path: str, value: ValuesList | Range | Bounds) -> list[Any]:
+    """The values the sweep will give this parameter (both ends for bounds)."""
+    if isinstance(value, Bounds):
+        ends = [value.low, value.high]
+        return [int(round(v)) for v in ends] if _is_integer(path) else ends
+    return [_as_field_type(path, v) for v in value.values()]
+
+
+def _as_field_type(path: str, value: Any) -> Any:
+    """An int for an integer field when the value is whole (500.0 -> 500), a float for a float field (1 -> 1.0)."""
+    kind = parameter_paths()[path].annotation
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _decimals(x: float) -> int:
+    return max(0, -Decimal(repr(x)).normalize().as_tuple().exponent)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def spec_from_dict(data: dict, source: str = "<sweep>", folder: str | Path | None = None) -> SweepSpec:
+    """Validate a sweep given as a dict (for notebooks); errors name `source`, base paths are relative to `folder`."""
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_format_errors(source, err)) from None
+    spec._source = source
+    spec._folder = Path(folder) if folder is not None else None
+    check(spec)
+    return spec
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file, its base scenario and every value it will use.
+
+    Raises ScenarioError with one line per problem ("FILE: dotted.field: what is wrong").
+    """
+    path = Path(path)
+    data = read_raw(path)
+    # read_raw merges a parent's keys under `extends`; name and description belong to this file alone.
+    own = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data["name"] = own.get("name", path.stem)
+    if "description" not in own:
+        data.pop("description", None)
+    return spec_from_dict(data, str(path), path.parent)
+
+
+def check(spec: SweepSpec) -> None:
+    """Apply every value the sweep uses, then the design points, to the base scenario; raise on any problem.
+
+    The first pass names the parameter and value; the second catches combinations
+    that break a cross-field rule (tranche_size above government_prisoners, say).
+    """
+    base = base_scenario(spec)
+    problems = _value_problems(spec, base) or _point_problems(spec, base)
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _value_problems(spec: SweepSpec, base: Scenario) -> list[str]:
+    problems: list[str] = []
+    for path, value in spec.parameters.items():
+        for v in _used_values(path, value):
+            for line in _override_problems(base, {path: v}):
+                msg = f"{spec.source}: parameters.{path}: value {v!r} makes the base scenario invalid: {line}"
+                if msg not in problems:
+                    problems.append(msg)
+    return problems
+
+
+def _point_problems(spec: SweepSpec, base: Scenario, shown: int = 3) -> list[str]:
+    problems, bad = [], 0
+    for label, overrides in _points_to_check(spec):
+        lines = _override_problems(base, overrides)
+        if lines:
+            bad += 1
+            if bad <= shown:
+                values = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+                problems.append(f"{spec.source}: parameters: {label} ({values}) makes the base scenario invalid: {lines[0]}")
+    if bad > shown:
+        problems.append(f"{spec.source}: parameters: {bad - shown} more points make the base scenario invalid")
+    return problems
+
+
+def _points_to_check(spec: SweepSpec) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every design point of a modest design; for a large one, the corners of the parameter box.
+
+    The scenario's cross-field rules compare two values (a <= b), so a combination
+    breaks one only if some corner breaks it too.
+    """
+    if _size(spec) <= MAX_CHECKED_POINTS:
+        design = expand(spec)
+        for row in design.itertuples(index=False):
+            point = dict(zip(design.columns, row))
+            yield f"point {point['point']}", _overrides(point)
+        return
+    ends = []
+    for path, value in spec.parameters.items():
+        used = _used_values(path, value)
+        ends.append([used[0]] if isinstance(used[0], str) else sorted({min(used), max(used)}))
+    for corner in itertools.islice(itertools.product(*ends), MAX_CHECKED_POINTS):
+        yield "corner", dict(zip(spec.parameters, corner))
+
+
+def _size(spec: SweepSpec) -> int:
+    """Number of design points."""
+    if spec.sampler == "grid":
+        return math.prod(len(_used_values(p, v)) for p, v in spec.parameters.items())
+    return spec.samples * (len(spec.parameters) + 2) if spec.sampler == "sobol" else spec.samples
+
+
+_PROBE = "\x00probe"
+
+
+def _override_problems(base: Scenario, overrides: dict[str, Any]) -> list[str]:
+    try:
+        with_overrides(base, overrides, _PROBE)
+    except ScenarioError as err:
+        return [line.removeprefix(f"{_PROBE}: ") for line in err.problems]
+    return []
+
+
+def base_scenario(spec: SweepSpec) -> Scenario:
+    """The resolved, validated base scenario: a file relative to the spec's folder, or the inline mapping."""
+    if isinstance(spec.base, str):
+        path = spec.folder / spec.base
+        if not path.is_file():
+            raise ScenarioError([f"{spec.source}: base: no such scenario file {spec.base!r} (looked for {path})"])
+        return load(path)
+    data = dict(spec.base)
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ScenarioError([f"{spec.source}: base.extends: expected a file path, got {parent!r}"])
+        if not (spec.folder / parent).is_file():
+            raise ScenarioError([f"{spec.source}: base.extends: no such scenario file {parent!r} (looked for {spec.folder / parent})"])
+        inherited = read_raw(spec.folder / parent)
+        for key in ("name", "description"):  # as read_raw does for a scenario's parent
+            inherited.get("metadata", {}).pop(key, None)
+        data = _deep_merge(inherited, data)
+    data.setdefault("metadata", {})
+    if isinstance(data["metadata"], dict):
+        data["metadata"].setdefault("name", spec.name)
+    try:
+        return from_dict(data, _PROBE)
+    except ScenarioError as err:
+        raise ScenarioError([f"{spec.source}: base.{line.removeprefix(f'{_PROBE}: ')}" for line in err.problems]) from None
+
+
+def _format_errors(source: str, err: ValidationError) -> list[str]:
+    """One line per problem: FILE: dotted.path: message (union tags dropped, sweep messages spelled out)."""
+    lines = []
+    for e in err.errors():
+        loc = [str(part) for part in e["loc"]]
+        if len(loc) >= 3 and loc[0] == "parameters" and loc[2] in ("values", "range", "bounds"):
+            del loc[2]
+        path = ".".join(loc)
+        msg = e["msg"]
+        if e["type"] == "sweep_problems":
+            for sub, text in e["ctx"]["problems"]:
+                full = ".".join(p for p in (path, sub) if p) or "(top level)"
+                lines.append(f"{source}: {full}: {text}")
+            continue
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; the sweep schema lists every key)"
+        elif e["type"] == "literal_error" and loc == ["sampler"]:
+            msg = f"unknown sampler {e['input']!r}; expected one of {', '.join(SAMPLERS)}"
+        elif e["type"] == "missing":
+            msg = "required"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg += f" (got {e['input']!r})"
+        lines.append(f"{source}: {path or '(top level)'}: {msg}")
+    return lines
+
+
+# ---------------------------------------------------------------- design
+
+
+def _design_rng(spec: SweepSpec) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(DESIGN_STREAM,)))
+
+
+def expand(spec: SweepSpec) -> pd.DataFrame:
+    """The design points, one row each: `point` (0..P-1), then one column per parameter in the spec's order."""
+    names = list(spec.parameters)
+    if spec.sampler == "grid":
+        columns = [_used_values(p, v) for p, v in spec.parameters.items()]
+        rows = list(itertools.product(*columns))
+        table = pd.DataFrame(rows, columns=names)
+    else:
+        table = pd.DataFrame(_bounded_design(spec), columns=names)
+        for name in names:
+            if _is_integer(name):
+                table[name] = np.rint(table[name]).astype(np.int64)
+    table.insert(0, "point", np.arange(len(table), dtype=np.int64))
+    return table
+
+
+def _bounded_design(spec: SweepSpec) -> np.ndarray:
+    """Points within the bounds for the random, lhs and sobol samplers, one row each."""
+    d, n = len(spec.parameters), spec.samples
+    if spec.sampler == "sobol":
+        from SALib.sample import sobol
+
+        seed = int(np.random.SeedSequence(spec.seed, spawn_key=(DESIGN_STREAM,)).generate_state(1)[0])
+        return sobol.sample(problem(spec), n, calc_second_order=False, seed=seed)
+    rng = _design_rng(spec)
+    if spec.sampler == "random":
+        unit = rng.random((n, d))
+    else:
+        # Latin hypercube: one point in each stratum [i/n, (i+1)/n) of every dimension, strata paired at random.
+        strata = np.column_stack([rng.permutation(n) for _ in range(d)])
+        unit = (strata + rng.random((n, d))) / n
+    bounds = np.array(problem(spec)["bounds"])
+    return bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
+
+
+def problem(spec: SweepSpec) -> dict:
+    """The SALib problem (num_vars, names, bounds) of a bounded design, for Sobol analysis."""
+    if spec.sampler == "grid":
+        raise ValueError("a grid sweep has no SALib problem: its parameters are lists and ranges, not bounds")
+    names = list(spec.parameters)
+    return {
+        "num_vars": len(names),
+        "names": names,
+        "bounds": [[float(spec.parameters[p].low), float(spec.parameters[p].high)] for p in names],
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _overrides(row: Mapping[str, Any]) -> dict[str, Any]:
+    paths = parameter_paths()
+    return {k: _plain(v) for k, v in row.items() if k in paths}
+
+
+def point_scenario(base: Scenario, row: Mapping[str, Any] | pd.Series) -> Scenario:
+    """The base scenario with one design row's parameter values applied (columns that are not parameters are ignored)."""
+    return with_overrides(base, _overrides(row.to_dict() if isinstance(row, pd.Series) else row))
+
+
+def replicate_seeds(spec: SweepSpec) -> list[int]:
+    """Seed of each replicate, the same at every point (common random numbers: comparisons are paired)."""
+    from sim.runner import replicate_seed
+
+    return [replicate_seed(spec.seed, k) for k in range(spec.replications)]
+
+
+def spec_hash(spec: SweepSpec) -> str:
+    """sha256 of the spec and its fully resolved base scenario: changes whenever the runs would change.
+
+    Descriptions are left out (prose changes no run); parameters keep their order,
+    which sets the design's order.
+    """
+    body = spec.model_dump(mode="json", exclude={"description"})
+    body["parameters"] = [[path, value] for path, value in body["parameters"].items()]
+    scenario = base_scenario(spec).model_dump(mode="json")
+    scenario["metadata"].pop("description", None)
+    body["base"] = scenario
+    canonical = json.dumps({"swapsim_sweep": 1, **body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a sweep file."""
+    schema = SweepSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "swapsim sweep"
+    schema["properties"]["extends"] = {
+        "type": "string",
+        "description": (
+            "Path of a sweep file this one starts from, relative to this file; its keys apply unless this file "
+            "sets them (name and description excepted), and its base path is read relative to this file [path]"
+        ),
+    }
+    return schema

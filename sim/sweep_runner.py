@@ -1,0 +1,205 @@
+"""Run a sweep spec end to end: design points, chunks on an executor, tables, figures, summary."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sim import analysis, chunks, storage, sweep
+from sim.provenance import provenance
+from sim.runner import process_pool
+
+
+class ExecutorError(RuntimeError):
+    """The requested executor cannot be had (Dask missing, scheduler unreachable)."""
+
+
+@contextlib.contextmanager
+def open_executor(workers: int, address: str | None = None) -> Iterator[Executor]:
+    """A concurrent.futures Executor: a Dask cluster's when `address` names a scheduler, else a local pool."""
+    if address:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ExecutorError("--address needs Dask: pip install 'swapsim[dask]'") from None
+        try:
+            client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+    elif workers > 1:
+        with process_pool(workers) as pool:
+            yield pool
+    else:
+        yield chunks.InlineExecutor()
+
+
+@dataclass
+class SweepResults:
+    """A finished sweep: its folder, its point table and, for Sobol designs, the indices."""
+
+    spec: sweep.SweepSpec
+    out: Path
+    points: pd.DataFrame
+    sobol: pd.DataFrame | None
+    summary: dict
+
+    def runs(self) -> pd.DataFrame:
+        """Every run (point, replicate, seed, parameters, outcome, metrics); loads runs.parquet."""
+        return pd.read_parquet(self.out / "runs.parquet")
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def run_sweep(
+    spec: sweep.SweepSpec,
+    out: str | Path,
+    workers: int | None = None,
+    address: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = False,
+    command: list[str] | None = None,
+    figures: bool = True,
+) -> SweepResults:
+    """Run every (point, replicate) of the spec, chunk by chunk, resumable; then write the tables.
+
+    Replicate k uses the same seed at every point (common random numbers). Results
+    do not depend on the executor, the number of workers or the chunk size.
+    """
+    out = Path(out)
+    workers = workers or default_workers()
+    design = sweep.expand(spec)
+    params = list(spec.parameters)
+    seeds = sweep.replicate_seeds(spec)
+    total = len(design) * len(seeds)
+    manifest = {
+        "name": spec.name,
+        "spec_hash": sweep.spec_hash(spec),
+        "spec": json.loads(spec.model_dump_json()),
+        "base_scenario": sweep.base_scenario(spec).model_dump(mode="json"),
+        "sampler": spec.sampler,
+        "points": len(design),
+        "replications": len(seeds),
+        "total_runs": total,
+        "chunk_size": spec.chunk_size or chunks.auto_chunk_size(total, workers),
+        "root_seed": spec.seed,
+        "seeds": seeds,
+        "seed_rule": "replicate k at every point: SeedSequence(seed, spawn_key=(k,)).generate_state(1, uint64)[0] >> 1",
+        **provenance(command),
+    }
+    manifest = chunks.prepare(out, manifest, resume, force)
+    storage.write_parquet(out / "design.parquet", design)
+    layout = chunks.Layout(out, total, manifest["chunk_size"])
+    done = layout.done()
+    todo = [i for i in range(layout.n_chunks) if i not in done]
+    base = sweep.base_scenario(spec)
+    values = {
+        int(point): tuple(v.item() if hasattr(v, "item") else v for v in row)
+        for point, row in zip(design["point"], design[params].itertuples(index=False, name=None))
+    }
+    replications = len(seeds)
+
+    def make(index: int) -> chunks.Chunk:
+        first, last = layout.bounds(index)
+        touched = range(first // replications, (last - 1) // replications + 1)
+        return chunks.Chunk(index, first, last, base, tuple(params), {p: values[p] for p in touched}, tuple(seeds))
+
+    runs_done = total - sum(layout.bounds(i)[1] - layout.bounds(i)[0] for i in todo)
+    bar = _progress_bar(total, runs_done, spec.name) if progress else None
+    started = time.perf_counter()
+    try:
+        with open_executor(workers, address) as executor:
+            chunks.execute((make(i) for i in todo), layout, executor, bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    elapsed = time.perf_counter() - started
+    return finish(spec, out, layout, params, manifest, elapsed, len(todo), figures)
+
+
+def finish(spec, out: Path, layout: chunks.Layout, params: list[str], manifest: dict, elapsed: float,
+           chunks_run: int, figures: bool) -> SweepResults:
+    """Combine the chunks into runs and point tables, with CSV copies, figures and a summary."""
+    n_rows = chunks.combine(layout, out / "runs.parquet")
+    storage.atomic_write(out / "runs.csv", lambda tmp: _stream_csv(layout, tmp))
+    points = analysis.point_table(chunks.iter_chunk_frames(layout), params)
+    storage.write_parquet(out / "points.parquet", points)
+    storage.write_csv(out / "points.csv", points)
+    sobol = None
+    if spec.sampler == "sobol":
+        sobol = analysis.sobol_indices(sweep.problem(spec), points, spec.outputs, spec.seed)
+        storage.write_csv(out / "sobol.csv", sobol)
+    if figures:
+        from sim import plots, sweep_plots
+
+        for name, fig in sweep_plots.sweep_figures(points, params, spec.name, spec.sampler, sobol).items():
+            plots.save(fig, out / "figures" / f"{name}.png")
+    failed = int(points["failed"].sum())
+    valid = int(points["runs"].sum()) - failed
+    summary = {
+        "name": spec.name,
+        "points": int(len(points)),
+        "replications": manifest["replications"],
+        "runs": n_rows,
+        "failed_runs": failed,
+        "outcomes": {
+            name: {"count": int(points[f"{name}_count"].sum()),
+                   "rate": float(points[f"{name}_count"].sum() / valid) if valid else None}
+            for name in ("completed", "collapsed", "deadlocked", "partial")
+        },
+        "chunks": layout.n_chunks,
+        "chunks_run_this_time": chunks_run,
+        "seconds_this_time": round(elapsed, 2),
+    }
+    storage.write_json(out / "summary.json", summary)
+    manifest = {**manifest, "complete": True,
+                "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and "chunks" not in p.parts)}
+    storage.write_json(out / "sweep.json", manifest)
+    return SweepResults(spec, out, points, sobol, summary)
+
+
+def _stream_csv(layout: chunks.Layout, dest: Path) -> None:
+    header = True
+    with open(dest, "w", encoding="utf-8", newline="") as fh:
+        for frame in chunks.iter_chunk_frames(layout):
+            frame.to_csv(fh, index=False, header=header)
+            header = False
+
+
+def _progress_bar(total: int, done: int, name: str):
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0
+    return tqdm(total=total, initial=done, desc=name, unit="run", dynamic_ncols=True, smoothing=0.1)
+
+
+def format_summary(results: SweepResults) -> str:
+    """The terminal summary: totals, then the points with the highest deadlock-or-collapse rates."""
+    s, points = results.summary, results.points
+    lines = [f"{s['name']}: {s['points']} points × {s['replications']} replications = {s['runs']:,} runs"
+             f" ({s['failed_runs']} failed); {s['chunks_run_this_time']} of {s['chunks']} chunks run now"
+             f" in {s['seconds_this_time']:.1f} s", ""]
+    cols = [c for c in points.columns if c in results.spec.parameters]
+    table = points[["point", *cols, "completed_rate", "deadlocked_rate", "collapsed_rate", "runs"]].copy()
+    for c in ("completed_rate", "deadlocked_rate", "collapsed_rate"):
+        table[c] = (100 * table[c]).map("{:5.1f}%".format)
+    shown = table if len(table) <= 15 else table.head(15)
+    lines.append(shown.to_string(index=False))
+    if len(table) > 15:
+        lines.append(f"... {len(table) - 15} more points in points.csv")
+    lines += ["", f"written to {results.out}/ (runs.parquet, points.parquet, CSV copies, summary.json, figures/)"]
+    return "\n".join(lines)

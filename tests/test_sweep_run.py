@@ -1,0 +1,189 @@
+"""Running sweeps: chunks on real executors, interruption and resume, Dask, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim import chunks, sweep, sweep_runner
+from sim.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SWAPSIM = Path(sys.executable).with_name("swapsim")
+
+SMALL = {
+    "name": "small",
+    "base": {"calendar": {"horizon_days": 160}},
+    "parameters": {
+        "government.initial_trust": [0.2, 0.5],
+        "protocol.commander_policy": ["refuse", "first_batch", "verify_only"],
+    },
+    "sampler": "grid",
+    "replications": 7,
+    "seed": 11,
+}
+
+
+def small_spec(**changes) -> sweep.SweepSpec:
+    return sweep.spec_from_dict({**SMALL, **changes}, source="small.yaml", folder=ROOT)
+
+
+def swapsim(*args, **kwargs) -> subprocess.CompletedProcess:
+    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
+    return subprocess.run([*exe, *map(str, args)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MPLBACKEND": "Agg"}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> sweep_runner.SweepResults:
+    """The small sweep run in this process, one chunk at a time."""
+    return sweep_runner.run_sweep(small_spec(chunk_size=5), tmp_path_factory.mktemp("ref") / "small", workers=1)
+
+
+def test_every_run_once_with_common_random_numbers(reference):
+    runs = reference.runs()
+    assert len(runs) == 6 * 7
+    assert not runs.duplicated(["point", "replicate"]).any()
+    assert list(runs["point"]) == sorted(runs["point"])
+    seeds = runs.pivot(index="replicate", columns="point", values="seed")
+    assert (seeds.nunique(axis=1) == 1).all(), "replicate k must share its seed across points"
+    assert seeds.iloc[:, 0].is_unique
+    assert set(runs["outcome"]) <= {"completed", "collapsed", "deadlocked", "partial"}
+
+
+def test_points_table_agrees_with_runs(reference):
+    runs, points = reference.runs(), reference.points
+    assert len(points) == 6 and (points["runs"] == 7).all() and (points["failed"] == 0).all()
+    for _, row in points.iterrows():
+        mine = runs[runs["point"] == row["point"]]
+        assert row["completed_count"] == (mine["outcome"] == "completed").sum()
+        assert row["completed_rate"] == pytest.approx((mine["outcome"] == "completed").mean())
+        assert row["completed_low"] <= row["completed_rate"] <= row["completed_high"]
+        assert row["mean_walkouts"] == pytest.approx(mine["walkouts"].mean())
+    totals = points[[f"{o}_rate" for o in ("completed", "collapsed", "deadlocked", "partial")]].sum(axis=1)
+    assert totals.tolist() == pytest.approx([1.0] * len(points))
+
+
+def test_outputs_on_disk(reference):
+    out = reference.out
+    for name in ("sweep.json", "design.parquet", "runs.parquet", "runs.csv", "points.parquet", "points.csv",
+                 "summary.json", "figures/heatmap.png"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["complete"] and manifest["spec_hash"] == sweep.spec_hash(small_spec(chunk_size=5))
+    assert manifest["total_runs"] == 42 and len(manifest["seeds"]) == 7
+    assert len(pd.read_csv(out / "runs.csv")) == 42
+    assert len(list((out / "chunks").glob("chunk-*.parquet"))) == 9  # ceil(42 / 5)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_same_results_whatever_the_workers_and_chunk_size(reference, tmp_path):
+    other = sweep_runner.run_sweep(small_spec(chunk_size=17), tmp_path / "pool", workers=2)
+    pd.testing.assert_frame_equal(reference.runs(), other.runs())
+    pd.testing.assert_frame_equal(reference.points, other.points)
+
+
+def test_same_results_on_a_dask_cluster(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        on_dask = sweep_runner.run_sweep(small_spec(chunk_size=4), tmp_path / "dask", address=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(reference.runs(), on_dask.runs())
+    pd.testing.assert_frame_equal(reference.points, on_dask.points)
+
+
+def test_a_run_that_raises_is_recorded_and_the_rest_go_on():
+    base = Scenario(calendar={"horizon_days": 60})
+    chunk = chunks.Chunk(0, 0, 4, base, ("government.initial_trust",), {0: (0.3,), 1: (7.0,)}, (1, 2))
+    frame = chunks.compute_chunk(chunk)
+    assert list(frame["outcome"][:2]) != ["error", "error"]
+    assert list(frame["outcome"][2:]) == ["error", "error"]
+    assert frame["error"][2].startswith("ScenarioError") and "government.initial_trust" in frame["error"][2]
+    assert frame["error"][:2].eq("").all()
+
+
+def test_existing_folder_needs_resume_or_force(reference, tmp_path):
+    with pytest.raises(chunks.ResumeError, match="--resume"):
+        sweep_runner.run_sweep(small_spec(chunk_size=5), reference.out, workers=1)
+    with pytest.raises(chunks.ResumeError, match="changed"):
+        sweep_runner.run_sweep(small_spec(chunk_size=5, replications=8), reference.out, workers=1, resume=True)
+
+
+def _spec_file(tmp_path: Path, replications: int) -> Path:
+    path = tmp_path / "resumable.yaml"
+    path.write_text(
+        "name: resumable\n"
+        f"base: {ROOT / 'scenarios' / 'decree_2020.yaml'}\n"
+        "parameters:\n  government.initial_trust: [0.3, 0.45, 0.6]\n  taliban.initial_trust: [0.3, 0.5]\n"
+        f"replications: {replications}\nchunk_size: 10\nseed: 3\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_interrupted_sweep_resumes_to_identical_results(tmp_path, how):
+    spec = _spec_file(tmp_path, replications=60)  # 360 runs in 36 chunks
+    out = tmp_path / "interrupted"
+    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
+    proc = subprocess.Popen([*exe, "sweep", str(spec), "--workers", "1", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MPLBACKEND": "Agg"})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "chunks").glob("chunk-*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=60)
+    written = len(list((out / "chunks").glob("chunk-*.parquet")))
+    assert 3 <= written < 36, "the sweep should have been stopped part-way"
+    assert not (out / "runs.parquet").exists()
+    if how == signal.SIGINT:
+        assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+
+    again = swapsim("sweep", spec, "--out", out)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    resumed = swapsim("sweep", spec, "--workers", "2", "--out", out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["chunks_run_this_time"] == 36 - written
+
+    whole = swapsim("sweep", spec, "--workers", "2", "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    a, b = pd.read_parquet(out / "runs.parquet"), pd.read_parquet(tmp_path / "whole" / "runs.parquet")
+    assert len(a) == 360 and not a.duplicated(["point", "replicate"]).any()
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "points.parquet"),
+                                  pd.read_parquet(tmp_path / "whole" / "points.parquet"))
+
+    spec.write_text(spec.read_text().replace("seed: 3", "seed: 4"))
+    changed = swapsim("sweep", spec, "--out", out, "--resume")
+    assert changed.returncode == 2 and "changed" in changed.stderr and "Traceback" not in changed.stderr
+
+
+def test_cli_sweep_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: ../nowhere.yaml\nparameters:\n  government.intial_trust: [0.1]\n")
+    proc = swapsim("sweep", bad, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bad.yaml" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    proc = swapsim("sweep", ROOT / "scenarios" / "sweeps" / "trust_grid.yaml", "--resume", "--force")
+    assert proc.returncode == 2 and "contradict" in proc.stderr
+    proc = swapsim("sweep", _spec_file(tmp_path, 2), "--address", "tcp://127.0.0.1:9", "--out", tmp_path / "x")
+    assert proc.returncode == 2 and "Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_bundled_sweep_spec_loads():
+    specs = sorted((ROOT / "scenarios" / "sweeps").glob("*.yaml"))
+    assert {p.stem for p in specs} >= {"trust_grid", "commander_policy", "sensitivity"}
+    for path in specs:
+        spec = sweep.load_spec(path)
+        assert len(sweep.expand(spec)) > 1
