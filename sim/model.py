@@ -208,7 +208,8 @@ class ExchangeModel(mesa.Model):
         elif self.broken_days >= o.collapse_window_days:
             self.outcome = outcomes.COLLAPSED
         elif self.day >= self.horizon - 1:
-            self.outcome = str(outcomes.horizon_outcome(stalled, o.deadlock_window_days))
+            moved_ever = self.government.released > 0 or self.taliban.released > 0
+            self.outcome = str(outcomes.horizon_outcome(stalled, o.deadlock_window_days, moved_ever))
         if self.outcome is not None:
             self.end_day = self.day
             self.running = False

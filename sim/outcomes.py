@@ -12,7 +12,7 @@ OUTCOMES = (COMPLETED, COLLAPSED, DEADLOCKED, PARTIAL)
 OUTCOME_MEANINGS = {
     COMPLETED: "both sides released everyone (within the tolerance): talks can open",
     COLLAPSED: "the Taliban stayed out with both trusts below the floor for the collapse window",
-    DEADLOCKED: "at the horizon, no release on either side during the deadlock window",
+    DEADLOCKED: "at the horizon, no release on either side during the deadlock window (or none ever)",
     PARTIAL: "at the horizon, still moving but not done",
 }
 
@@ -30,9 +30,10 @@ def is_broken(engaged: ArrayLike, trust_government: ArrayLike, trust_taliban: Ar
     return ~np.asarray(engaged, dtype=bool) & (np.asarray(trust_government) < floor) & (np.asarray(trust_taliban) < floor)
 
 
-def horizon_outcome(days_since_any_release: ArrayLike, deadlock_window: ArrayLike) -> ArrayLike:
-    """At the horizon: deadlocked if nothing moved during the window, otherwise partial."""
-    return np.where(np.asarray(days_since_any_release) >= np.asarray(deadlock_window), DEADLOCKED, PARTIAL)
+def horizon_outcome(days_since_any_release: ArrayLike, deadlock_window: ArrayLike, any_release: ArrayLike) -> ArrayLike:
+    """At the horizon: deadlocked if nothing moved during the window (or ever), otherwise partial."""
+    stuck = (np.asarray(days_since_any_release) >= np.asarray(deadlock_window)) | ~np.asarray(any_release, dtype=bool)
+    return np.where(stuck, DEADLOCKED, PARTIAL)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import ndtri
 
 # Commander policies as integers, so that arrays of runs can mix them.
 REFUSE, FIRST_BATCH, VERIFY_ONLY, AFTER_FRACTION = 0, 1, 2, 3
@@ -65,39 +66,50 @@ def choice_probability(trust_value: ArrayLike, threshold: ArrayLike, temperature
 def poisson_from_uniform(u: ArrayLike, rate: ArrayLike) -> ArrayLike:
     """Poisson count by inversion of one uniform, so each day uses a fixed count of draws.
 
-    Rates above MAX_RATE are taken as MAX_RATE.
-
+    Exact inversion up to EXACT_RATE a day (beyond it exp(-rate) underflows); above
+    it, the normal approximation with continuity correction, still from the one uniform.
     One run (floats) takes a plain-Python loop, many runs (arrays) a vectorized one;
     both do the same IEEE double arithmetic in the same order, so they agree exactly.
     """
     if np.ndim(u) == 0 and np.ndim(rate) == 0:
-        lam = min(float(rate) * (rate > 0), MAX_RATE)
+        lam, u = float(rate) * (rate > 0), float(u)
+        if lam > EXACT_RATE:
+            return int(_normal_count(u, lam))
         p = cdf = float(np.exp(-lam))
-        k, u = 0, float(u)
-        while u > cdf and k < _POISSON_CAP:
+        k = 0
+        while u > cdf:
+            p = p * lam / (k + 1)
+            if cdf + p == cdf:  # rounding left the CDF just below u: the tail adds nothing more
+                break
             k += 1
-            p = p * lam / k
             cdf = cdf + p
         return k
     u = np.asarray(u, dtype=float)
-    lam = np.minimum(_positive(np.asarray(rate, dtype=float)), MAX_RATE)
-    p = np.exp(-lam)
+    lam = _positive(np.asarray(rate, dtype=float))
+    exact = np.minimum(lam, EXACT_RATE)
+    p = np.exp(-exact)
     cdf = p
     k = np.zeros(np.broadcast(u, lam).shape, dtype=np.int64)
-    for i in range(1, _POISSON_CAP + 1):
-        more = u > cdf
-        if not more.any():
-            break
-        k = k + more
-        p = p * lam / i
-        cdf = cdf + p
-    return k
+    active = u > cdf
+    i = 0
+    while active.any():
+        i += 1
+        p = p * exact / i
+        grown = cdf + p
+        step = active & (grown != cdf)
+        k = k + step
+        cdf = np.where(step, grown, cdf)
+        active = step & (u > cdf)
+    return np.where(lam > EXACT_RATE, _normal_count(u, lam), k)
 
 
-# exp(-rate) underflows past about 745 a day; no plausible attack rate comes near.
-MAX_RATE = 700.0
-# Stops the loop where rounding keeps the CDF just below u.
-_POISSON_CAP = 2000
+def _normal_count(u: ArrayLike, lam: ArrayLike) -> ArrayLike:
+    z = ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
+    return np.maximum(np.floor(lam + np.sqrt(lam) * z + 0.5), 0).astype(np.int64)
+
+
+# exp(-rate) underflows past about 745; above this, a Poisson is normal to within 0.04 skewness.
+EXACT_RATE = 700.0
 
 
 def scheduled_released(
@@ -121,9 +133,12 @@ def scheduled_released(
     return np.minimum(upfront + tranches * tranche_size, total)
 
 
+_LN2 = float(np.log(2.0))
+
+
 def demand_insistence(day: ArrayLike, half_life: ArrayLike) -> ArrayLike:
     """How hard the Taliban still press the commander demand: 1 on day 0, halving every half-life."""
-    return 0.5 ** (day / half_life)
+    return np.exp(np.multiply(day, -_LN2 / half_life))
 
 
 def batch(

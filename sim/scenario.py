@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 COMMANDER_POLICIES = ("refuse", "first_batch", "verify_only", "after_fraction")
 
@@ -249,23 +249,9 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _consistent(self):
-        p, problems = self.protocol, []
-        if p.commanders > p.government_prisoners:
-            problems.append(("protocol.commanders", "is more than protocol.government_prisoners"))
-        if p.upfront_batch > p.government_prisoners:
-            problems.append(("protocol.upfront_batch", "is more than protocol.government_prisoners"))
-        if p.tranche_size > p.government_prisoners:
-            problems.append(("protocol.tranche_size", "is more than protocol.government_prisoners"))
-        if p.upfront_start_day >= self.calendar.horizon_days:
-            problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
-        for i, ev in enumerate(self.events):
-            day = ev.resolve_day(self.calendar.start_date)
-            if not 0 <= day < self.calendar.horizon_days:
-                problems.append(
-                    (f"events.{i}", f"falls on day {day}, outside the horizon 0..{self.calendar.horizon_days - 1}")
-                )
+        problems = cross_field_problems(self.protocol, self.calendar, self.events)
         if problems:
-            raise ValueError("; ".join(f"{path} {msg}" for path, msg in problems))
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
         return self
 
     def event_days(self) -> list[tuple[int, Any]]:
@@ -275,6 +261,39 @@ class Scenario(Section):
 
     def day_to_date(self, day: int) -> dt.date:
         return self.calendar.start_date + dt.timedelta(days=int(day))
+
+
+def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, events: list | None) -> list[tuple[str, str]]:
+    """Checks between fields, as (path, message); a check whose section is missing (None) is skipped."""
+    problems = []
+    if protocol is not None:
+        for name in ("commanders", "upfront_batch", "tranche_size"):
+            if getattr(protocol, name) > protocol.government_prisoners:
+                problems.append((f"protocol.{name}", "is more than protocol.government_prisoners"))
+    if protocol is not None and calendar is not None and protocol.upfront_start_day >= calendar.horizon_days:
+        problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
+    if calendar is not None and events is not None:
+        for i, ev in enumerate(events):
+            day = ev.resolve_day(calendar.start_date)
+            if not 0 <= day < calendar.horizon_days:
+                problems.append((f"events.{i}", f"falls on day {day}, outside the horizon 0..{calendar.horizon_days - 1}"))
+    return problems
+
+
+def _sections_that_validate(data: dict) -> tuple[Protocol | None, Calendar | None, list | None]:
+    """The protocol, calendar and events of a file whose other fields fail, where they are valid themselves."""
+
+    def section(model: type[BaseModel], key: str):
+        try:
+            return model.model_validate(data.get(key) or {})
+        except (ValidationError, TypeError):
+            return None
+
+    try:
+        events = TypeAdapter(list[Event]).validate_python(data.get("events") or [])
+    except ValidationError:
+        events = None
+    return section(Protocol, "protocol"), section(Calendar, "calendar"), events
 
 
 def json_schema() -> dict:
@@ -335,6 +354,8 @@ def _format_errors(source: str, err: ValidationError) -> list[str]:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `swapsim schema` lists every key)"
+        elif e["type"] in _BOUND_WORDS:
+            msg = f"must be {_BOUND_WORDS[e['type']]} {next(iter(e['ctx'].values()))}"
         elif e["type"] == "union_tag_invalid":
             msg = f"unknown event type {e['ctx']['tag']!r}; expected one of {', '.join(sorted(_EVENT_TAGS))}"
         elif e["type"] == "union_tag_not_found":
@@ -351,6 +372,12 @@ def _format_errors(source: str, err: ValidationError) -> list[str]:
     return lines
 
 
+_BOUND_WORDS = {
+    "less_than_equal": "at most",
+    "greater_than_equal": "at least",
+    "less_than": "less than",
+    "greater_than": "more than",
+}
 _NO_INPUT_ECHO = ("extra_forbidden", "missing", "union_tag_invalid", "union_tag_not_found")
 _EVENT_TAGS = {"ceasefire", "pressure_shock", "policy_change", "political_split", "spoiler_surge"}
 
@@ -390,7 +417,10 @@ def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     if parent is not None:
         if not isinstance(parent, str):
             raise ScenarioError([f"{path}: extends: expected a file path, got {parent!r}"])
-        base = read_raw(path.parent / parent, _seen + (resolved,))
+        parent_path = path.parent / parent
+        if not parent_path.is_file():
+            raise ScenarioError([f"{path}: extends: no such file {parent_path}"])
+        base = read_raw(parent_path, _seen + (resolved,))
         base.get("metadata", {}).pop("name", None)
         base.get("metadata", {}).pop("description", None)
         data = _deep_merge(base, data)
@@ -402,7 +432,11 @@ def from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_format_errors(source, err)) from None
+        lines = _format_errors(source, err)
+        # Pydantic skips cross-field checks when a field fails; run those whose sections are valid.
+        extra = cross_field_problems(*_sections_that_validate(data)) if isinstance(data, dict) else []
+        lines += [line for path, msg in extra if (line := f"{source}: {path}: {msg}") not in lines]
+        raise ScenarioError(lines) from None
 
 
 def load(path: str | Path) -> Scenario:

@@ -359,7 +359,7 @@ BAD = {
     ),
     "inline base out of range": (
         "base: {government: {initial_trust: 3}}\nparameters:\n  taliban.initial_trust: [0.1]\n",
-        "base.government.initial_trust: Input should be less than or equal to 1",
+        "base.government.initial_trust: must be at most 1",
     ),
     "missing base file": (
         "base: no_such_scenario.yaml\nparameters:\n  government.initial_trust: [0.1]\n",

@@ -1,0 +1,477 @@
+"""The Mesa model and the runner: invariants over random valid scenarios, the outcome rules of
+DESIGN.md, determinism and the random stream, reproducibility across workers, comparative
+statics with common random numbers, and events."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import rules, runner
+from sim.model import SERIES, ExchangeModel
+from sim.outcomes import COLLAPSED, COMPLETED, DEADLOCKED, OUTCOMES, PARTIAL
+from sim.scenario import Scenario, with_overrides
+
+POLICIES = ["refuse", "first_batch", "verify_only", "after_fraction"]
+
+
+# --------------------------------------------------------------------------------------
+# A strategy of valid scenarios.
+
+@st.composite
+def events_in(draw, horizon: int):
+    kinds = draw(st.lists(st.sampled_from(
+        ["ceasefire", "pressure_shock", "policy_change", "political_split", "spoiler_surge"]), max_size=2))
+    out = []
+    for kind in kinds:
+        ev = {"type": kind, "day": draw(st.integers(0, horizon - 1))}
+        if kind == "ceasefire":
+            ev.update(duration_days=draw(st.integers(1, 20)), violence_factor=draw(st.floats(0, 1)))
+        elif kind == "pressure_shock":
+            ev.update(amount=draw(st.floats(-1, 1)))
+        elif kind == "policy_change":
+            ev.update(conditions_enabled=draw(st.none() | st.booleans()),
+                      commander_policy=draw(st.none() | st.sampled_from(POLICIES)),
+                      tranche_size=draw(st.none() | st.integers(1, 2000)),
+                      daily_capacity=draw(st.none() | st.integers(1, 300)))
+        elif kind == "political_split":
+            ev.update(duration_days=draw(st.integers(1, 90)), threshold_shift=draw(st.floats(0, 1)))
+        else:
+            ev.update(duration_days=draw(st.integers(1, 60)), factor=draw(st.floats(0, 10)))
+        out.append(ev)
+    return out
+
+
+@st.composite
+def scenarios(draw):
+    horizon = draw(st.integers(60, 250))
+    gov_n = draw(st.integers(20, 6000))
+    data = {
+        "calendar": {"horizon_days": horizon},
+        "protocol": {
+            "government_prisoners": gov_n,
+            "taliban_prisoners": draw(st.integers(1, 1500)),
+            "commanders": draw(st.integers(0, min(gov_n, 40))),
+            "upfront_batch": draw(st.integers(0, gov_n)),
+            "upfront_start_day": draw(st.integers(0, min(30, horizon - 1))),
+            "daily_capacity": draw(st.integers(1, 400)),
+            "tranche_size": draw(st.integers(1, gov_n)),
+            "tranche_interval_days": draw(st.integers(1, 30)),
+            "reciprocity_ratio": draw(st.floats(0, 1)),
+            "taliban_daily_capacity": draw(st.integers(1, 200)),
+            "commander_policy": draw(st.sampled_from(POLICIES)),
+            "commander_release_fraction": draw(st.floats(0, 1)),
+            "completion_tolerance": draw(st.sampled_from([0.0, 0.0, 0.05, 0.2])),
+            "conditions": {"enabled": draw(st.booleans()), "window_days": draw(st.integers(1, 30)),
+                           "max_attacks_per_day": draw(st.floats(0, 20)),
+                           "require_engagement": draw(st.booleans())},
+        },
+        "government": {"initial_trust": draw(st.floats(0, 1)), "prior_weight_days": draw(st.floats(0, 200)),
+                       "memory": draw(st.floats(0.5, 1)), "offensive_trigger": draw(st.integers(1, 40))},
+        "taliban": {"initial_trust": draw(st.floats(0, 1)), "prior_weight_days": draw(st.floats(0, 200)),
+                    "memory": draw(st.floats(0.5, 1)), "base_attacks": draw(st.floats(0, 30)),
+                    "patience_days": draw(st.integers(1, 60))},
+        "spoilers": {"attack_rate": draw(st.floats(0, 5)), "misattribution": draw(st.floats(0, 1))},
+        "mediator": {"initial_pressure": draw(st.floats(0, 1))},
+        "outcomes": {"deadlock_window_days": draw(st.integers(5, 90)),
+                     "collapse_window_days": draw(st.integers(5, 90)),
+                     "collapse_trust": draw(st.floats(0, 0.5))},
+        "events": draw(events_in(horizon)),
+    }
+    return Scenario.model_validate(data)
+
+
+def run_model(scenario: Scenario, seed: int):
+    model = ExchangeModel(scenario, seed)
+    metrics = model.run()
+    return model, metrics, model.series()
+
+
+def completed_mask(df, s: Scenario):
+    p, tol = s.protocol, s.protocol.completion_tolerance
+    return ((p.government_prisoners - df["government_released"] <= tol * p.government_prisoners)
+            & (p.taliban_prisoners - df["taliban_released"] <= tol * p.taliban_prisoners)).to_numpy()
+
+
+def moved_days(df) -> np.ndarray:
+    """Days on which either side released someone."""
+    gov = np.diff(df["government_released"].to_numpy(), prepend=0) > 0
+    tal = np.diff(df["taliban_released"].to_numpy(), prepend=0) > 0
+    return np.nonzero(gov | tal)[0]
+
+
+def longest_true_run(mask) -> int:
+    best = cur = 0
+    for v in mask:
+        cur = cur + 1 if v else 0
+        best = max(best, cur)
+    return best
+
+
+# --------------------------------------------------------------------------------------
+# Invariants on every day of random valid scenarios.
+
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(s=scenarios(), seed=st.integers(0, 2**63 - 1))
+def test_invariants_hold_on_every_day(s, seed):
+    check_invariants(s, seed)
+
+
+# Fixed scenarios and seeds that between them reach every outcome, so that each outcome's
+# checks above run on every test run, whatever hypothesis draws.
+PANEL = {
+    "defaults": Scenario(),
+    "low_trust": Scenario(government={"initial_trust": 0.2}, taliban={"initial_trust": 0.2}),
+    "short_horizon": Scenario(calendar={"horizon_days": 120}),
+    "first_batch_events": Scenario(
+        protocol={"commander_policy": "first_batch"},
+        events=[{"type": "ceasefire", "day": 40}, {"type": "pressure_shock", "day": 20, "amount": 0.5},
+                {"type": "policy_change", "day": 100, "tranche_size": 250, "daily_capacity": 50}],
+    ),
+}
+
+
+def test_invariants_on_a_fixed_panel_reaching_every_outcome():
+    seen = set()
+    for s in PANEL.values():
+        for seed in runner.replicate_seeds(7, 12):
+            seen.add(check_invariants(s, seed))
+    assert seen == set(OUTCOMES)
+
+
+def check_invariants(s: Scenario, seed: int) -> str:
+    """Run once and check every invariant; returns the outcome."""
+    model, m, df = run_model(s, seed)
+    p, o = s.protocol, s.outcomes
+    H = s.calendar.horizon_days
+    gov, tal = model.government, model.taliban
+
+    # The series: one row per simulated day, ending on the end day.
+    assert list(df.columns) == ["day", *SERIES]
+    assert df["day"].tolist() == list(range(len(df)))
+    assert m.end_day == df["day"].iloc[-1] == len(df) - 1
+    assert 0 <= m.end_day <= H - 1
+
+    # Prisoners: released + held == total, bounds, never negative, never falling.
+    assert gov.released + gov.held == p.government_prisoners
+    assert tal.released + tal.held == p.taliban_prisoners
+    g, t, c = (df[k].to_numpy() for k in ("government_released", "taliban_released", "commanders_released"))
+    assert (g >= 0).all() and (g <= p.government_prisoners).all()
+    assert (t >= 0).all() and (t <= p.taliban_prisoners).all()
+    assert (c >= 0).all() and (c <= p.commanders).all() and (c <= g).all()
+    assert (g - c <= p.government_prisoners - p.commanders).all()
+    for col in (g, t, c, df["government_scheduled"].to_numpy()):
+        assert (np.diff(col) >= 0).all()
+    # Never more in a day than the capacity allows, nor more than the schedule says.
+    capacities = [p.daily_capacity] + [ev.daily_capacity for ev in s.events
+                                       if ev.type == "policy_change" and ev.daily_capacity]
+    assert (np.diff(g, prepend=0) <= max(capacities)).all()
+    assert (np.diff(t, prepend=0) <= p.taliban_daily_capacity).all()
+    assert (g <= df["government_scheduled"].to_numpy()).all()
+    # The Taliban never release ahead of the agreed ratio.
+    target = rules.reciprocal_target(g, p.government_prisoners, p.reciprocity_ratio, p.taliban_prisoners)
+    assert (t <= target).all()
+
+    # Trust and pressure in [0, 1]; attacks never negative; attributed = Taliban's + misattributed ISKP.
+    for col in ("trust_government", "trust_taliban", "pressure"):
+        assert df[col].between(0.0, 1.0).all(), col
+    for col in ("taliban_attacks", "iskp_attacks", "attributed_attacks", "government_scheduled"):
+        assert (df[col] >= 0).all(), col
+    assert (df["attributed_attacks"] >= df["taliban_attacks"]).all()
+    assert (df["attributed_attacks"] <= df["taliban_attacks"] + df["iskp_attacks"]).all()
+
+    # Metrics agree with the series.
+    last = df.iloc[-1]
+    assert m.government_released == last["government_released"]
+    assert m.taliban_released == last["taliban_released"]
+    assert m.commanders_released == last["commanders_released"]
+    assert m.taliban_attacks == df["taliban_attacks"].sum()
+    assert m.iskp_attacks == df["iskp_attacks"].sum()
+    assert m.attributed_attacks == df["attributed_attacks"].sum()
+    assert m.final_trust_government == last["trust_government"]
+    assert m.final_trust_taliban == last["trust_taliban"]
+    assert m.final_pressure == last["pressure"]
+    gov_days = np.nonzero(np.diff(g, prepend=0) > 0)[0]
+    if gov_days.size:
+        assert m.first_release_day == gov_days[0]
+    else:
+        assert math.isnan(m.first_release_day)
+    engaged = df["engaged"].to_numpy(dtype=bool)
+    walked = np.sum(np.concatenate([[True], engaged[:-1]]) & ~engaged)
+    assert m.walkouts == walked
+    assert m.offensive_days >= 0 and m.longest_stall_days >= 0
+
+    # Outcome: exactly one kind; the end rules of DESIGN.md.
+    assert m.outcome in OUTCOMES
+    done = completed_mask(df, s)
+    broken = (~engaged & (df["trust_government"] < o.collapse_trust)
+              & (df["trust_taliban"] < o.collapse_trust)).to_numpy()
+    # The run stops on the first day either ending holds, and not before.
+    assert not done[:-1].any()
+    assert longest_true_run(broken[:-1]) < o.collapse_window_days
+    moves = moved_days(df)
+    if m.outcome == COMPLETED:
+        assert done[-1]
+        assert gov.held <= p.completion_tolerance * p.government_prisoners
+        assert tal.held <= p.completion_tolerance * p.taliban_prisoners
+    else:
+        assert not done[-1]
+    if m.outcome == COLLAPSED:
+        assert broken[-o.collapse_window_days:].all() and len(df) >= o.collapse_window_days
+    if m.outcome in (DEADLOCKED, PARTIAL):
+        assert m.end_day == H - 1
+        assert longest_true_run(broken) < o.collapse_window_days
+    if m.outcome == DEADLOCKED:
+        # Nobody released anyone during the last deadlock_window days.
+        assert not (moves >= H - o.deadlock_window_days).any()
+    if m.outcome == PARTIAL and moves.size:
+        # Still moving: a release within the last deadlock_window days. (A run that never
+        # released anyone is the subject of test_run_that_never_moves_is_not_partial.)
+        assert (moves >= H - o.deadlock_window_days).any()
+    return m.outcome
+
+
+def test_run_that_never_moves_is_not_partial():
+    s = Scenario(
+        calendar={"horizon_days": 70},
+        government={"initial_trust": 0.0, "prior_weight_days": 1000, "exploitation_loss": 100},
+        mediator={"initial_pressure": 0.0, "pressure_growth": 0.0, "guarantee": 0.0},
+    )
+    model, m, df = run_model(s, 0)
+    assert df["government_released"].iloc[-1] == 0 and df["taliban_released"].iloc[-1] == 0  # nothing moved
+    assert m.outcome == DEADLOCKED
+
+
+def test_run_that_never_moves_on_a_long_horizon_is_deadlocked():
+    s = Scenario(
+        calendar={"horizon_days": 200},
+        government={"initial_trust": 0.0, "prior_weight_days": 1000, "exploitation_loss": 100},
+        mediator={"initial_pressure": 0.0, "pressure_growth": 0.0, "guarantee": 0.0},
+        taliban={"walkout_trust": 0.0, "patience_days": 3650},  # the team stays: no collapse
+    )
+    model, m, df = run_model(s, 0)
+    assert df["government_released"].iloc[-1] == 0
+    assert m.outcome == DEADLOCKED and m.end_day == 199
+
+
+# --------------------------------------------------------------------------------------
+# Determinism and the random stream.
+
+def _metrics_equal(a, b) -> bool:
+    da, db = a.as_dict(), b.as_dict()
+    return da.keys() == db.keys() and all(
+        (isinstance(da[k], float) and math.isnan(da[k]) and math.isnan(db[k])) or da[k] == db[k] for k in da
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 20200311, 2**63 - 1])
+def test_same_scenario_and_seed_give_identical_runs(seed):
+    s = Scenario(calendar={"horizon_days": 200})
+    _, m1, df1 = run_model(s, seed)
+    _, m2, df2 = run_model(s, seed)
+    assert _metrics_equal(m1, m2)
+    assert df1.equals(df2)
+
+
+def test_different_seeds_give_different_series():
+    s = Scenario(calendar={"horizon_days": 200})
+    frames = [run_model(s, seed)[2] for seed in (1, 2, 3)]
+    assert not frames[0].equals(frames[1])
+    assert not frames[1].equals(frames[2])
+    assert not frames[0]["taliban_attacks"].equals(frames[1]["taliban_attacks"])
+
+
+def test_uniforms_depend_only_on_seed_and_day():
+    short = ExchangeModel(Scenario(calendar={"horizon_days": 100}), 42)
+    long = ExchangeModel(Scenario(calendar={"horizon_days": 300}), 42)
+    assert short.uniforms.shape == (100, rules.UNIFORMS_PER_DAY)
+    assert long.uniforms.shape == (300, rules.UNIFORMS_PER_DAY)
+    assert np.array_equal(short.uniforms, long.uniforms[:100])
+    assert ((long.uniforms >= 0) & (long.uniforms < 1)).all()
+    # Not on the scenario's parameters either.
+    other = ExchangeModel(Scenario(calendar={"horizon_days": 100}, government={"initial_trust": 0.9},
+                                   spoilers={"attack_rate": 5.0}), 42)
+    assert np.array_equal(short.uniforms, other.uniforms)
+    assert not np.array_equal(short.uniforms, ExchangeModel(Scenario(calendar={"horizon_days": 100}), 43).uniforms)
+
+
+def test_a_shorter_horizon_is_a_prefix_of_a_longer_one():
+    """Same seed: the first days of a run do not depend on how long it will last."""
+    for seed in (3, 4, 5):
+        _, _, short = run_model(Scenario(calendar={"horizon_days": 150}), seed)
+        _, _, long = run_model(Scenario(calendar={"horizon_days": 300}), seed)
+        n = min(len(short), len(long))
+        assert short.iloc[:n].reset_index(drop=True).equals(long.iloc[:n].reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------------------
+# The runner.
+
+def test_runner_same_results_for_one_and_two_workers():
+    s = Scenario()
+    one = runner.run(s, runs=12, seed=5, workers=1, series=True)
+    two = runner.run(s, runs=12, seed=5, workers=2, series=True)
+    assert len(one.runs) == 12 and one.runs["run"].tolist() == list(range(12))
+    assert one.runs.equals(two.runs)
+    assert one.series is not None and one.series.equals(two.series)
+    assert one.runs["seed"].tolist() == runner.replicate_seeds(5, 12)
+    # Each row is the run its seed gives on its own.
+    for row in one.runs.itertuples():
+        _, m, _ = run_model(s, row.seed)
+        assert m.outcome == row.outcome and m.end_day == row.end_day
+
+
+def test_replicate_seed_is_stable_distinct_and_63_bit():
+    seeds = [runner.replicate_seed(20200311, k) for k in range(1000)]
+    assert seeds == [runner.replicate_seed(20200311, k) for k in range(1000)]
+    assert len(set(seeds)) == 1000
+    assert all(isinstance(x, int) and 0 <= x < 2**63 for x in seeds)
+    assert runner.replicate_seed(1, 0) != runner.replicate_seed(2, 0)
+    # The rule the manifest documents.
+    ss = np.random.SeedSequence(20200311, spawn_key=(7,))
+    assert seeds[7] == int(ss.generate_state(1, np.uint64)[0]) >> 1
+
+
+# --------------------------------------------------------------------------------------
+# Comparative statics on fixed seeds with common random numbers.
+
+CS_RUNS, CS_SEED = 300, 11
+
+
+@pytest.fixture(scope="module")
+def runs_of():
+    cache: dict[str, pd.DataFrame] = {}
+
+    def get(overrides: dict) -> pd.DataFrame:
+        s = with_overrides(Scenario(), overrides)
+        key = s.model_dump_json()
+        if key not in cache:
+            cache[key] = runner.run(s, runs=CS_RUNS, seed=CS_SEED, workers=2, series=False).runs
+        return cache[key]
+
+    return get
+
+
+def _rate(runs: pd.DataFrame, *kinds) -> float:
+    return float(runs["outcome"].isin(kinds).mean())
+
+
+def test_higher_initial_trust_does_not_lower_completion(runs_of):
+    rates = [_rate(runs_of({"government.initial_trust": t, "taliban.initial_trust": t}), COMPLETED)
+             for t in (0.2, 0.4, 0.6)]
+    print("completion rate at initial trust 0.2/0.4/0.6:", rates)
+    assert rates[0] <= rates[1] <= rates[2]
+    assert rates[2] > rates[0]
+
+
+def test_conceding_the_commanders_does_not_raise_walkouts(runs_of):
+    refuse = runs_of({"protocol.commander_policy": "refuse"})["walkouts"].mean()
+    first = runs_of({"protocol.commander_policy": "first_batch"})["walkouts"].mean()
+    print("mean walkouts refuse / first_batch:", refuse, first)
+    assert first <= refuse
+
+
+def test_more_spoiler_attacks_do_not_lower_breakdowns(runs_of):
+    rates = [_rate(runs_of({"spoilers.attack_rate": a}), DEADLOCKED, COLLAPSED) for a in (0.5, 1.0, 2.0)]
+    print("deadlock+collapse rate at ISKP attack rate 0.5/1/2:", rates)
+    assert rates[0] <= rates[1] <= rates[2]
+    assert rates[2] > rates[0]
+
+
+# --------------------------------------------------------------------------------------
+# Events.
+
+EVENT_SEEDS = runner.replicate_seeds(99, 40)
+
+
+def test_ceasefire_lowers_taliban_attacks_on_its_days():
+    day, length = 60, 5
+    base = Scenario(calendar={"horizon_days": 120})
+    truce = Scenario(calendar={"horizon_days": 120},
+                     events=[{"type": "ceasefire", "day": day, "duration_days": length, "violence_factor": 0.1}])
+    with_cf, without = [], []
+    for seed in EVENT_SEEDS:
+        a, b = run_model(truce, seed)[2], run_model(base, seed)[2]
+        if len(a) < day + length or len(b) < day + length:
+            continue  # ended before the ceasefire
+        # Identical until the ceasefire starts.
+        assert a.iloc[:day].equals(b.iloc[:day])
+        with_cf.append(a["taliban_attacks"].iloc[day:day + length].mean())
+        without.append(b["taliban_attacks"].iloc[day:day + length].mean())
+    assert len(with_cf) >= 20
+    assert np.mean(with_cf) < 0.5 * np.mean(without)
+
+
+def test_policy_change_disabling_conditions_on_day_0_equals_conditions_disabled():
+    event = Scenario(events=[{"type": "policy_change", "day": 0, "conditions_enabled": False}])
+    protocol = with_overrides(Scenario(), {"protocol.conditions.enabled": False})
+    a = runner.run(event, runs=40, seed=8, workers=1, series=False).runs
+    b = runner.run(protocol, runs=40, seed=8, workers=1, series=False).runs
+    assert _rate(a, COMPLETED) == _rate(b, COMPLETED)
+    assert a.equals(b)
+    # And it matters: with conditions on, some runs differ.
+    c = runner.run(Scenario(), runs=40, seed=8, workers=1, series=False).runs
+    assert not a.equals(c)
+
+
+def test_pressure_shock_raises_pressure_on_its_day():
+    day = 30
+    shock = Scenario(calendar={"horizon_days": 60},
+                     events=[{"type": "pressure_shock", "day": day, "amount": 0.3}])
+    base = Scenario(calendar={"horizon_days": 60})
+    for seed in EVENT_SEEDS[:10]:
+        a, b = run_model(shock, seed)[2], run_model(base, seed)[2]
+        assert a.iloc[:day].equals(b.iloc[:day])
+        before = a["pressure"].iloc[day - 1]
+        assert before < 0.7  # room for the shock to show
+        assert a["pressure"].iloc[day] > b["pressure"].iloc[day]
+        assert a["pressure"].iloc[day] > before
+
+
+def test_policy_change_during_upfront_batch_keeps_the_upfront_batch():
+    """A new tranche size on day 20 (mid up-front batch) leaves the up-front batch whole, then applies."""
+    s = Scenario(calendar={"horizon_days": 60}, events=[{"type": "policy_change", "day": 20, "tranche_size": 250}])
+    model = ExchangeModel(s, 0)
+    for _ in range(45):
+        model.step()
+    scheduled = model.series()["government_scheduled"]
+    assert scheduled.iloc[27] == 1500  # the up-front batch is due in full by day 27, as without the event
+    assert scheduled.iloc[40] == 1500 and scheduled.iloc[41] == 1750  # then tranches of the new size
+
+
+def test_policy_change_restating_the_protocol_changes_nothing():
+    restate = {"type": "policy_change", "tranche_size": 500, "tranche_interval_days": 14, "daily_capacity": 100,
+               "conditions_enabled": True, "commander_policy": "refuse"}
+    for day in (5, 20, 60):
+        s = Scenario(calendar={"horizon_days": 200}, events=[dict(restate, day=day)])
+        for seed in (1, 2):
+            _, m1, df1 = run_model(s, seed)
+            _, m2, df2 = run_model(Scenario(calendar={"horizon_days": 200}), seed)
+            assert df1.equals(df2), day
+            assert _metrics_equal(m1, m2)
+
+
+def test_policy_change_lowering_capacity_never_lowers_what_is_due():
+    s = Scenario(calendar={"horizon_days": 120}, events=[{"type": "policy_change", "day": 20, "daily_capacity": 30}])
+    model = ExchangeModel(s, 3)
+    model.run()
+    scheduled = model.series()["government_scheduled"].to_numpy()
+    assert (np.diff(scheduled) >= 0).all()
+    assert scheduled[19] == 700 and scheduled[20] >= 700
+    released = model.series()["government_released"].to_numpy()
+    assert (np.diff(released[20:], prepend=released[19]) <= 30).all()
+
+
+def test_valid_spoiler_surge_gets_the_attack_rate_it_asks_for():
+    s = Scenario(calendar={"horizon_days": 80},
+                 spoilers={"attack_rate": 100.0, "progress_timing": 0.0, "misattribution": 0.0},
+                 events=[{"type": "spoiler_surge", "day": 10, "duration_days": 30, "factor": 20.0}])
+    df = run_model(s, 1)[2]
+    surge = df["iskp_attacks"].iloc[10:40]
+    assert len(surge) == 30
+    assert surge.mean() == pytest.approx(2000.0, rel=0.02)
