@@ -57,7 +57,7 @@ def main() -> None:
     for r in rows:
         print(f"trust grid, {r['replications']:>3} replications ({r['runs']:>6,} runs) on {r['workers']} worker(s): "
               f"{r['seconds']:7.2f} s, {r['runs_per_s']:7.1f} runs/s; peak memory: parent {r['parent_peak_mib']:.0f} MiB,"
-              f" largest worker {r['worker_peak_mib']:.0f} MiB")
+              f" largest child process {r['worker_peak_mib']:.0f} MiB")
     print(f"speed-up of 2 workers over 1: {rows[1]['runs_per_s'] / rows[0]['runs_per_s']:.2f}x")
     print(f"parent peak memory at {rows[2]['runs']:,} runs vs {rows[1]['runs']:,}: "
           f"{rows[2]['parent_peak_mib'] / rows[1]['parent_peak_mib']:.2f}x")

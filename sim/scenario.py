@@ -8,12 +8,14 @@ errors, and every error names the file and the dotted field path.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 COMMANDER_POLICIES = ("refuse", "first_batch", "verify_only", "after_fraction")
 
@@ -308,29 +310,36 @@ def json_schema() -> dict:
     return schema
 
 
-def reference_markdown() -> str:
-    """Every scenario parameter as a Markdown table: path, unit, default, range, meaning."""
-    rows = ["| parameter | unit | default | range | meaning |", "|---|---|---|---|---|"]
+@functools.cache
+def parameter_fields() -> dict[str, FieldInfo]:
+    """Every scenario parameter by dotted path (events aside), with its pydantic field."""
+    out: dict[str, FieldInfo] = {}
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, field in model.model_fields.items():
             ann = field.annotation
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 walk(ann, f"{prefix}{name}.")
-                continue
-            if name == "events":
-                continue
-            text = field.description or ""
-            meaning, _, unit = text.rpartition(" [")
-            bounds = {type(m).__name__: getattr(m, type(m).__name__.lower(), None) for m in field.metadata}
-            lo, hi = bounds.get("Ge"), bounds.get("Le")
-            span = f"{lo} to {hi}" if lo is not None and hi is not None else ""
-            if getattr(ann, "__origin__", None) is Literal:
-                span = ", ".join(ann.__args__)
-            default = field.get_default(call_default_factory=True)
-            rows.append(f"| `{prefix}{name}` | {unit.rstrip(']')} | {default} | {span} | {meaning} |")
+            elif name != "events":
+                out[f"{prefix}{name}"] = field
 
     walk(Scenario, "")
+    return out
+
+
+def reference_markdown() -> str:
+    """Every scenario parameter as a Markdown table: path, unit, default, range, meaning."""
+    rows = ["| parameter | unit | default | range | meaning |", "|---|---|---|---|---|"]
+    for path, field in parameter_fields().items():
+        ann = field.annotation
+        meaning, _, unit = (field.description or "").rpartition(" [")
+        bounds = {type(m).__name__: getattr(m, type(m).__name__.lower(), None) for m in field.metadata}
+        lo, hi = bounds.get("Ge"), bounds.get("Le")
+        span = f"{lo} to {hi}" if lo is not None and hi is not None else ""
+        if getattr(ann, "__origin__", None) is Literal:
+            span = ", ".join(ann.__args__)
+        default = field.get_default(call_default_factory=True)
+        rows.append(f"| `{path}` | {unit.rstrip(']')} | {default} | {span} | {meaning} |")
     events = ["", "Events (`events:` list; each has `type` and `day` or `date`):", ""]
     events += ["| event type | field | unit | default | meaning |", "|---|---|---|---|---|"]
     for cls in (Ceasefire, PressureShock, PolicyChange, PoliticalSplit, SpoilerSurge):
@@ -382,11 +391,11 @@ _NO_INPUT_ECHO = ("extra_forbidden", "missing", "union_tag_invalid", "union_tag_
 _EVENT_TAGS = {"ceasefire", "pressure_shock", "policy_change", "political_split", "spoiler_surge"}
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -423,7 +432,7 @@ def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
         base = read_raw(parent_path, _seen + (resolved,))
         base.get("metadata", {}).pop("name", None)
         base.get("metadata", {}).pop("description", None)
-        data = _deep_merge(base, data)
+        data = deep_merge(base, data)
     return data
 
 

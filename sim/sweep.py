@@ -48,8 +48,9 @@ from sim.scenario import (
     Scenario,
     ScenarioError,
     Section,
-    _deep_merge,
+    deep_merge,
     from_dict,
+    parameter_fields,
     load,
     read_raw,
     with_overrides,
@@ -289,38 +290,21 @@ class SweepSpec(Section):
 
 
 @functools.cache
-def parameter_paths() -> dict[str, Any]:
-    """Every scenario parameter a sweep may vary: dotted path -> its pydantic FieldInfo."""
-    out: dict[str, Any] = {}
-
-    def walk(model: type[BaseModel], prefix: str) -> None:
-        for name, field in model.model_fields.items():
-            ann = field.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                walk(ann, f"{prefix}{name}.")
-            elif name != "events":
-                out[f"{prefix}{name}"] = field
-
-    walk(Scenario, "")
-    return out
-
-
-@functools.cache
 def _adapter(path: str) -> TypeAdapter:
-    field = parameter_paths()[path]
+    field = parameter_fields()[path]
     return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
 
 
 def _is_integer(path: str) -> bool:
-    return parameter_paths()[path].annotation is int
+    return parameter_fields()[path].annotation is int
 
 
 def _is_numeric(path: str) -> bool:
-    return parameter_paths()[path].annotation in (int, float)
+    return parameter_fields()[path].annotation in (int, float)
 
 
 def _span(path: str) -> str:
-    limits = {type(m).__name__: getattr(m, type(m).__name__.lower(), None) for m in parameter_paths()[path].metadata}
+    limits = {type(m).__name__: getattr(m, type(m).__name__.lower(), None) for m in parameter_fields()[path].metadata}
     lo, hi = limits.get("Ge"), limits.get("Le")
     if lo is not None and hi is not None:
         return f"{lo:g} to {hi:g}"
@@ -329,7 +313,7 @@ def _span(path: str) -> str:
 
 def _value_problem(path: str, value: Any) -> str | None:
     """Why `value` cannot be given to the scenario parameter at `path`, or None."""
-    lax = parameter_paths()[path].annotation is dt.date  # dates may come quoted, as strings
+    lax = parameter_fields()[path].annotation is dt.date  # dates may come quoted, as strings
     try:
         _adapter(path).validate_python(value, strict=not lax)
     except ValidationError as err:
@@ -337,14 +321,14 @@ def _value_problem(path: str, value: Any) -> str | None:
         if e["type"] in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
             return f"value {value!r} is out of range ({_span(path)})"
         if e["type"] == "literal_error":
-            return f"value {value!r} is not one of {', '.join(map(str, parameter_paths()[path].annotation.__args__))}"
+            return f"value {value!r} is not one of {', '.join(map(str, parameter_fields()[path].annotation.__args__))}"
         return f"value {value!r}: {e['msg']}"
     return None
 
 
 def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]:
     """Problems of one parameter that need no base scenario: its path and the type and range of its values."""
-    paths = parameter_paths()
+    paths = parameter_fields()
     if path not in paths:
         sections = {p.split(".")[0] for p in paths}
         if path in sections:
@@ -361,7 +345,7 @@ def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]
 
 
 def _first_in(section: str) -> str:
-    return next(p for p in parameter_paths() if p.startswith(section + ".")).split(".", 1)[1]
+    return next(p for p in parameter_fields() if p.startswith(section + ".")).split(".", 1)[1]
 
 
 def _used_values(path: str, value: ValuesList | Range | Bounds) -> list[Any]:
@@ -374,7 +358,7 @@ def _used_values(path: str, value: ValuesList | Range | Bounds) -> list[Any]:
 
 def _as_field_type(path: str, value: Any) -> Any:
     """An int for an integer field when the value is whole (500.0 -> 500), a float for a float field (1 -> 1.0)."""
-    kind = parameter_paths()[path].annotation
+    kind = parameter_fields()[path].annotation
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -508,7 +492,7 @@ def base_scenario(spec: SweepSpec) -> Scenario:
         inherited = read_raw(spec.folder / parent)
         for key in ("name", "description"):  # as read_raw does for a scenario's parent
             inherited.get("metadata", {}).pop(key, None)
-        data = _deep_merge(inherited, data)
+        data = deep_merge(inherited, data)
     data.setdefault("metadata", {})
     if isinstance(data["metadata"], dict):
         data["metadata"].setdefault("name", spec.name)
@@ -603,7 +587,7 @@ def _plain(value: Any) -> Any:
 
 
 def _overrides(row: Mapping[str, Any]) -> dict[str, Any]:
-    paths = parameter_paths()
+    paths = parameter_fields()
     return {k: _plain(v) for k, v in row.items() if k in paths}
 
 

@@ -187,19 +187,24 @@ def _progress_bar(total: int, done: int, name: str):
     return tqdm(total=total, initial=done, desc=name, unit="run", dynamic_ncols=True, smoothing=0.1)
 
 
-def format_summary(results: SweepResults) -> str:
-    """The terminal summary: totals, then the points with the highest deadlock-or-collapse rates."""
+def format_summary(results: SweepResults, shown: int = 6) -> str:
+    """The terminal summary: totals and overall rates, then the points most and least prone to break down."""
     s, points = results.summary, results.points
+    rates = ", ".join(f"{name} {o['rate']:.1%}" for name, o in s["outcomes"].items() if o["rate"] is not None)
     lines = [f"{s['name']}: {s['points']} points × {s['replications']} replications = {s['runs']:,} runs"
              f" ({s['failed_runs']} failed); {s['chunks_run_this_time']} of {s['chunks']} chunks run now"
-             f" in {s['seconds_this_time']:.1f} s", ""]
+             f" in {s['seconds_this_time']:.1f} s", f"  over all runs: {rates}", ""]
     cols = [c for c in points.columns if c in results.spec.parameters]
     table = points[["point", *cols, "completed_rate", "deadlocked_rate", "collapsed_rate", "runs"]].copy()
+    ranked = table.assign(_broken=points["deadlock_or_collapse_rate"]).sort_values(["_broken", "point"])
     for c in ("completed_rate", "deadlocked_rate", "collapsed_rate"):
         table[c] = (100 * table[c]).map("{:5.1f}%".format)
-    shown = table if len(table) <= 15 else table.head(15)
-    lines.append(shown.to_string(index=False))
-    if len(table) > 15:
-        lines.append(f"... {len(table) - 15} more points in points.csv")
+    if len(table) <= 2 * shown:
+        lines.append(table.to_string(index=False))
+    else:
+        lines += [f"  the {shown} points with the most deadlock or collapse:",
+                  table.loc[ranked.index[::-1][:shown]].to_string(index=False), "",
+                  f"  the {shown} points with the least:", table.loc[ranked.index[:shown]].to_string(index=False), "",
+                  f"  every point: {results.out / 'points.csv'}"]
     lines += ["", f"written to {results.out}/ (runs.parquet, points.parquet, CSV copies, summary.json, figures/)"]
     return "\n".join(lines)
