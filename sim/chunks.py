@@ -104,27 +104,35 @@ class ResumeError(ValueError):
     """A sweep folder that cannot be resumed or reused as asked; the message says why."""
 
 
-def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> dict:
-    """Create or reopen a sweep folder. Refuses to mix results of different specs."""
+def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict, Path | None]:
+    """Create or reopen a sweep folder; refuses to mix results of different specs or code.
+
+    Returns the manifest in force and, with --force, where the old folder was set
+    aside: the caller removes it once the new sweep is complete, so an interrupted
+    forced sweep still leaves the old results on disk.
+    """
     path = out / "sweep.json"
-    if path.is_file():
+    if resume and path.is_file():
         old = json.loads(path.read_text())
-        if resume:
-            if old.get("spec_hash") != manifest["spec_hash"]:
+        for key, what in (("spec_hash", "the sweep spec or its base scenario"), ("code", "swapsim's version or commit")):
+            if old.get(key) != manifest[key]:
                 raise ResumeError(
-                    f"{out}: the sweep spec or its base scenario changed since this folder was started "
-                    f"(hash {old.get('spec_hash', '?')[:12]} there, {manifest['spec_hash'][:12]} now); "
+                    f"{out}: {what} changed since this folder was started ({old.get(key)} there, {manifest[key]} now); "
                     "use a new --out, or --force to start over"
                 )
-            return old
-        if not force:
-            raise ResumeError(f"{out}: a sweep folder exists already; pass --resume to finish it or --force to start over")
-        storage.remove_tree(out)
-    elif resume and out.exists() and any(out.iterdir()):
+        old.setdefault("resumed", []).append({k: manifest[k] for k in ("command", "date")})
+        storage.write_json(path, old)
+        return old, None
+    if resume and out.exists() and any(out.iterdir()):
         raise ResumeError(f"{out}: not a sweep folder (no sweep.json); nothing to resume")
+    try:
+        storage.check_output(out, force)
+    except storage.UnsafeOutput as err:
+        raise ResumeError(str(err).replace("pass --force", "pass --resume to finish it, --force")) from None
+    aside = storage.set_aside(out) if out.exists() and any(out.iterdir()) else None
     out.mkdir(parents=True, exist_ok=True)
     storage.write_json(path, manifest)
-    return manifest
+    return manifest, aside
 
 
 class InlineExecutor(Executor):

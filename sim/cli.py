@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from sim import DEFAULT_SEED
+from sim import DEFAULT_SEED, storage
 from sim.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
 
 EXIT_USAGE = 2
@@ -49,8 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load(args.scenario)
     out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
-    if out.exists() and not args.force:
-        raise UsageError(f"{out}: results folder exists already; pass --force to replace it, or --out DIR")
+    storage.check_output(out, args.force)
     results = runner.run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=args.runs > 1)
     results.save(out, force=args.force, command=["swapsim", *sys.argv[1:]])
     print(format_summary(results, out))
@@ -105,10 +104,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim import compare
 
-    scenarios = [load(path) for path in args.scenarios]
+    scenarios, problems = [], []
+    for path in args.scenarios:
+        try:
+            scenarios.append(load(path))
+        except ScenarioError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise ScenarioError(problems)
     out = Path(args.out) if args.out else Path("results") / ("compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
-    if out.exists() and not args.force:
-        raise UsageError(f"{out}: results folder exists already; pass --force to replace it, or --out DIR")
+    storage.check_output(out, args.force)
     try:
         result = compare.compare(
             scenarios, runs=args.runs, seed=args.seed, workers=args.workers, precision=args.precision,
@@ -149,7 +154,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(reference_markdown() if args.markdown else json.dumps(json_schema(), indent=2))
+    if args.sweep:
+        from sim import sweep
+
+        print(json.dumps(sweep.json_schema(), indent=2))
+    else:
+        print(reference_markdown() if args.markdown else json.dumps(json_schema(), indent=2))
     return 0
 
 
@@ -197,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table of every parameter instead")
+    p.add_argument("--sweep", action="store_true", help="print the JSON Schema of sweep specs instead")
     p.set_defaults(func=cmd_schema)
     return parser
 
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as err:
         for line in err.problems:
             print(f"swapsim: {line}", file=sys.stderr)
-    except UsageError as err:
+    except (UsageError, storage.UnsafeOutput) as err:
         print(f"swapsim: {err}", file=sys.stderr)
     except OSError as err:
         print(f"swapsim: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)

@@ -38,7 +38,6 @@ from sim.outcomes import OUTCOMES
 from sim.scenario import Scenario
 
 ALPHA = 0.05  # significance level of the tests and 1 - confidence of the intervals
-SEED_RULE = "seed of run k = SeedSequence(root_seed, spawn_key=(k,)).generate_state(1, uint64)[0] >> 1"
 
 RATE_COLUMNS = ["scenario", "outcome", "count", "runs", "rate", "low", "high"]
 DIFFERENCE_COLUMNS = [
@@ -292,7 +291,7 @@ def _run_range(scenarios, names, root: int, start: int, stop: int, workers: int,
     seeds = runner.replicate_seeds(root, stop - start, start)
     tasks = [(i, start + lo, start + hi) for i in range(len(scenarios))
              for lo, hi in runner.chunk_bounds(stop - start, workers)]
-    bar = _progress_bar(len(scenarios) * (stop - start), start, stop) if progress else None
+    bar = runner.progress_bar(len(scenarios) * (stop - start), f"compare: replicates {start + 1}–{stop}") if progress else None
     done: dict[tuple, pd.DataFrame] = {}
     try:
         if pool is None:
@@ -325,14 +324,6 @@ def _assemble(parts: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
     order = table["scenario"].map({name: i for i, name in enumerate(names)})
     return table.assign(_order=order).sort_values(["_order", "run"], kind="stable").drop(columns="_order") \
         .reset_index(drop=True)
-
-
-def _progress_bar(total: int, start: int, stop: int):
-    from tqdm import tqdm
-
-    tqdm.monitor_interval = 0  # no monitor thread: worker processes may be forked after this
-    return tqdm(total=total, desc=f"compare: replicates {start + 1}–{stop}", unit="run", dynamic_ncols=True,
-                leave=False)
 
 
 # ---------------------------------------------------------------- tables
@@ -453,7 +444,7 @@ def save(comparison: Comparison, out: str | Path, force: bool = False, command: 
             "root_seed": comparison.root_seed,
             "runs_per_scenario": comparison.runs_per_scenario,
             "seed_count": len(comparison.seeds),
-            "seed_rule": SEED_RULE,
+            "seed_rule": runner.SEED_RULE,
             "same_seeds_in_every_scenario": True,
             "precision": {
                 "target_half_width": comparison.precision,

@@ -109,7 +109,7 @@ class ExchangeModel(mesa.Model):
     trust_government = property(lambda self: self.government.trust)
     trust_taliban = property(lambda self: self.taliban.trust)
     engaged = property(lambda self: self.taliban.engaged)
-    offensive = property(lambda self: self.government.offensive_left > 0)
+    offensive = False  # whether releases are blocked today (set at step 2)
     taliban_attacks = property(lambda self: self.taliban.attacks_today)
     iskp_attacks = 0
     attributed_attacks = 0
@@ -127,14 +127,26 @@ class ExchangeModel(mesa.Model):
                 self.commander_policy = rules.POLICY_CODES[ev.commander_policy]
 
     def _reschedule(self) -> None:
-        """From today, the decree's schedule with the new capacity, size and interval; never below what was due."""
-        p = self.protocol
-        due = int(self.schedule[self.day - 1]) if self.day > 0 else 0
-        tail = rules.scheduled_released(
-            np.arange(self.day, self.horizon), p.upfront_batch, p.upfront_start_day, self.daily_capacity,
-            self.tranche_size, self.tranche_interval, self.government.total,
-        )
-        self.schedule[self.day:] = np.maximum(tail, due)
+        """Continue the schedule from today with the new capacity, size and interval, without re-judging the past.
+
+        What was due by yesterday stays due. The rest of the up-front batch continues
+        at the new capacity, then tranches follow every new interval; if the up-front
+        batch is done, the tranche cycle keeps its phase (counted from the last day
+        something fell due), so restating the old values changes nothing.
+        """
+        p, day, total = self.protocol, self.day, self.government.total
+        due = int(self.schedule[day - 1]) if day > 0 else 0
+        days = np.arange(day, self.horizon)
+        if due < p.upfront_batch:
+            tail = rules.scheduled_released(
+                days, p.upfront_batch - due, max(day, p.upfront_start_day), self.daily_capacity,
+                self.tranche_size, self.tranche_interval, total - due,
+            )
+        else:
+            rises = np.flatnonzero(np.diff(self.schedule[:day], prepend=0) > 0)
+            anchor = int(rises[-1]) if len(rises) else p.upfront_start_day - 1
+            tail = np.maximum(days - anchor, 0) // self.tranche_interval * self.tranche_size
+        self.schedule[day:] = np.minimum(due + tail, total)
 
     def step(self) -> None:
         """One day, in the fixed order of DESIGN.md."""
@@ -148,6 +160,7 @@ class ExchangeModel(mesa.Model):
 
         # 2. Government: release what the schedule owes, when conditions and trust allow.
         self.scheduled = int(self.schedule[day])
+        self.offensive = gov.offensive_left > 0
         in_upfront = gov.released < p.upfront_batch
         allowed = rules.conditions_met(
             self.conditions_enabled and (p.conditions.apply_to_upfront or not in_upfront),

@@ -38,6 +38,12 @@ def git_commit() -> str | None:
     return out + ("-dirty" if dirty else "") if out else None
 
 
+def code_version() -> str:
+    """swapsim's version and, in a git checkout, its commit: what a resumed sweep must match."""
+    commit = git_commit()
+    return f"{versions()['swapsim']}" + (f"+{commit}" if commit else "")
+
+
 def provenance(command: list[str] | None = None) -> dict:
     """Versions, commit, command line and UTC date of this run."""
     return {

@@ -21,6 +21,12 @@ from sim.scenario import Scenario, to_yaml
 
 
 
+SEED_RULE = (
+    "replicate k (the same k at every point and in every scenario) runs with numpy default_rng(seed_k), "
+    "seed_k = SeedSequence(root_seed, spawn_key=(k,)).generate_state(1, uint64)[0] >> 1"
+)
+
+
 def replicate_seed(root: int, replicate: int) -> int:
     """The seed of replicate `replicate` under root seed `root` (SeedSequence spawn, 63 bits)."""
     state = np.random.SeedSequence(int(root), spawn_key=(int(replicate),)).generate_state(1, np.uint64)[0]
@@ -138,7 +144,7 @@ class Results:
                 "root_seed": self.root_seed,
                 "runs": int(len(self.runs)),
                 "seeds": self.seeds,
-                "seed_rule": "seed of run k = SeedSequence(root_seed, spawn_key=(k,)).generate_state(1, uint64)[0] >> 1",
+                "seed_rule": SEED_RULE,
                 **self.meta,
                 **provenance(command),
                 "files": sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()),
@@ -161,7 +167,7 @@ def run(
         raise ValueError("runs must be at least 1")
     seeds = replicate_seeds(seed, runs)
     bounds = chunk_bounds(runs, workers)
-    bar = _progress_bar(runs, scenario.metadata.name) if progress and runs > 1 else None
+    bar = progress_bar(runs, scenario.metadata.name) if progress and runs > 1 else None
     parts: dict[int, tuple] = {}
     try:
         if workers <= 1 and executor is None:
@@ -194,8 +200,9 @@ def run(
     return Results(scenario, int(seed), runs_table, series_table, {"workers": workers})
 
 
-def _progress_bar(total: int, name: str):
+def progress_bar(total: int, desc: str, initial: int = 0, leave: bool = False):
+    """A terminal progress bar of runs: done, runs per second, time left."""
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: worker processes may be forked after this
-    return tqdm(total=total, desc=name, unit="run", dynamic_ncols=True, leave=False)
+    return tqdm(total=total, initial=initial, desc=desc, unit="run", dynamic_ncols=True, smoothing=0.1, leave=leave)

@@ -401,14 +401,13 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
-    """The scenario file as a dict, with `extends` resolved (child keys override the parent's)."""
+def read_yaml(path: str | Path) -> dict:
+    """A YAML file's top-level mapping; every problem (missing, unreadable, malformed) as a ScenarioError line."""
     path = Path(path)
+    if path.is_dir():
+        raise ScenarioError([f"{path}: is a folder, not a YAML file"])
     if not path.is_file():
         raise ScenarioError([f"{path}: no such file"])
-    resolved = path.resolve()
-    if resolved in _seen:
-        raise ScenarioError([f"{path}: extends: circular chain of extends"])
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -418,22 +417,41 @@ def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
         raise ScenarioError([f"{path}: malformed YAML: {where}{problem}"]) from None
     except UnicodeDecodeError:
         raise ScenarioError([f"{path}: not a text file (UTF-8 expected)"]) from None
+    except ValueError as exc:  # PyYAML's own date parsing, e.g. 2020-02-30
+        raise ScenarioError([f"{path}: malformed YAML: {exc}"]) from None
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot be read: {exc.strerror}"]) from None
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, dict):
         raise ScenarioError([f"{path}: (top level): expected a mapping of sections, got {type(data).__name__}"])
-    parent = data.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise ScenarioError([f"{path}: extends: expected a file path, got {parent!r}"])
-        parent_path = path.parent / parent
-        if not parent_path.is_file():
-            raise ScenarioError([f"{path}: extends: no such file {parent_path}"])
-        base = read_raw(parent_path, _seen + (resolved,))
-        base.get("metadata", {}).pop("name", None)
-        base.get("metadata", {}).pop("description", None)
-        data = deep_merge(base, data)
     return data
+
+
+def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...] = ()) -> dict:
+    """`data` merged over the scenario its `extends` names (relative to `folder`); the parent's name and description are not inherited."""
+    data = dict(data)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError([f"{where}: extends: expected a file path, got {parent!r}"])
+    parent_path = folder / parent
+    if not parent_path.is_file():
+        raise ScenarioError([f"{where}: extends: no such file {parent_path}"])
+    base = read_raw(parent_path, _seen)
+    if isinstance(base.get("metadata"), dict):
+        base["metadata"] = {k: v for k, v in base["metadata"].items() if k not in ("name", "description")}
+    return deep_merge(base, data)
+
+
+def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """The scenario file as a dict, with `extends` resolved (child keys override the parent's)."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _seen:
+        raise ScenarioError([f"{path}: extends: circular chain of extends"])
+    return resolve_extends(read_yaml(path), path.parent, str(path), _seen + (resolved,))
 
 
 def from_dict(data: dict, source: str = "<scenario>") -> Scenario:

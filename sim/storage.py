@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -35,7 +39,18 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, data: object) -> Path:
-    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Strict JSON: NaN and infinities become null, which every parser reads."""
+    return write_text(path, json.dumps(_finite(data), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
@@ -52,9 +67,42 @@ def _umask() -> int:
     return mask
 
 
-def remove_tree(path: str | Path) -> None:
-    """Remove a results folder the user asked to replace (--force)."""
-    shutil.rmtree(path)
+RESULT_MARKERS = ("manifest.json", "sweep.json", "comparison.json")
+
+
+class UnsafeOutput(ValueError):
+    """An output folder swapsim will not write into or replace; the message says why."""
+
+
+def check_output(out: str | Path, force: bool) -> None:
+    """Refuse, before any run, an output folder that would overwrite results or anything not swapsim's.
+
+    Without `force` the folder must not exist (or be empty); with it, it must be a
+    swapsim results folder (or empty), and never the working folder or one above it.
+    """
+    out = Path(out)
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise UnsafeOutput(f"{out}: is the working folder or one above it; give a folder of its own with --out")
+    if out.exists() and not out.is_dir():
+        raise UnsafeOutput(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UnsafeOutput(f"{out}: results folder exists already; pass --force to replace it, or --out DIR")
+        if not any((out / name).is_file() for name in RESULT_MARKERS):
+            raise UnsafeOutput(f"{out}: not a swapsim results folder (no manifest); refusing to replace it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".swapsim-probe-", dir=out.parent))
+    except OSError as exc:
+        raise UnsafeOutput(f"{out}: cannot write there ({exc.strerror or exc})") from None
+
+
+def set_aside(path: Path) -> Path:
+    """Move a folder to a hidden sibling, to be removed once its replacement is complete."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.replace(path, aside / "previous")
+    return aside
 
 
 @contextlib.contextmanager
@@ -74,8 +122,7 @@ def staged_directory(out: str | Path, force: bool) -> Iterator[Path]:
     try:
         yield stage
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "previous")
+            old = set_aside(out)
             os.replace(stage, out)
             shutil.rmtree(old, ignore_errors=True)
         else:

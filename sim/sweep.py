@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     Discriminator,
@@ -48,11 +47,12 @@ from sim.scenario import (
     Scenario,
     ScenarioError,
     Section,
-    deep_merge,
     from_dict,
     parameter_fields,
     load,
     read_raw,
+    read_yaml,
+    resolve_extends,
     with_overrides,
 )
 
@@ -393,7 +393,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     data = read_raw(path)
     # read_raw merges a parent's keys under `extends`; name and description belong to this file alone.
-    own = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    own = read_yaml(path)
     data["name"] = own.get("name", path.stem)
     if "description" not in own:
         data.pop("description", None)
@@ -482,17 +482,7 @@ def base_scenario(spec: SweepSpec) -> Scenario:
         if not path.is_file():
             raise ScenarioError([f"{spec.source}: base: no such scenario file {spec.base!r} (looked for {path})"])
         return load(path)
-    data = dict(spec.base)
-    parent = data.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise ScenarioError([f"{spec.source}: base.extends: expected a file path, got {parent!r}"])
-        if not (spec.folder / parent).is_file():
-            raise ScenarioError([f"{spec.source}: base.extends: no such scenario file {parent!r} (looked for {spec.folder / parent})"])
-        inherited = read_raw(spec.folder / parent)
-        for key in ("name", "description"):  # as read_raw does for a scenario's parent
-            inherited.get("metadata", {}).pop(key, None)
-        data = deep_merge(inherited, data)
+    data = resolve_extends(spec.base, spec.folder, f"{spec.source}: base")
     data.setdefault("metadata", {})
     if isinstance(data["metadata"], dict):
         data["metadata"].setdefault("name", spec.name)
@@ -517,7 +507,7 @@ def _format_errors(source: str, err: ValidationError) -> list[str]:
                 lines.append(f"{source}: {full}: {text}")
             continue
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; the sweep schema lists every key)"
+            msg = "unknown key (check the spelling; `swapsim schema --sweep` lists every key)"
         elif e["type"] == "literal_error" and loc == ["sampler"]:
             msg = f"unknown sampler {e['input']!r}; expected one of {', '.join(SAMPLERS)}"
         elif e["type"] == "missing":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import Executor
@@ -14,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from sim import analysis, chunks, storage, sweep
-from sim.provenance import provenance
-from sim.runner import process_pool
+from sim.outcomes import OUTCOMES
+from sim.provenance import code_version, provenance
+from sim.runner import SEED_RULE, process_pool, progress_bar
 
 
 class ExecutorError(RuntimeError):
@@ -32,7 +34,7 @@ def open_executor(workers: int, address: str | None = None) -> Iterator[Executor
             raise ExecutorError("--address needs Dask: pip install 'swapsim[dask]'") from None
         try:
             client = Client(address, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         try:
             yield client.get_executor()
@@ -82,31 +84,51 @@ def run_sweep(
     """
     out = Path(out)
     workers = workers or default_workers()
+    base = sweep.base_scenario(spec)
     design = sweep.expand(spec)
-    params = list(spec.parameters)
     seeds = sweep.replicate_seeds(spec)
+    with open_executor(workers, address) as executor:  # an unreachable cluster fails before anything is written
+        manifest, aside = chunks.prepare(out, _manifest(spec, base, design, seeds, workers, command), resume, force)
+        storage.write_parquet(out / "design.parquet", design)
+        layout = chunks.Layout(out, len(design) * len(seeds), manifest["chunk_size"])
+        todo = [i for i in range(layout.n_chunks) if i not in layout.done()]
+        runs_left = sum(layout.bounds(i)[1] - layout.bounds(i)[0] for i in todo)
+        bar = progress_bar(layout.total_runs, spec.name, layout.total_runs - runs_left, leave=True) if progress else None
+        started = time.perf_counter()
+        try:
+            plan = _chunk_plan(layout, base, design, list(spec.parameters), seeds)
+            chunks.execute((plan(i) for i in todo), layout, executor, bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+    results = finish(spec, out, layout, list(spec.parameters), manifest, time.perf_counter() - started, len(todo), figures)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    return results
+
+
+def _manifest(spec, base, design: pd.DataFrame, seeds: list[int], workers: int, command) -> dict:
     total = len(design) * len(seeds)
-    manifest = {
+    return {
         "name": spec.name,
         "spec_hash": sweep.spec_hash(spec),
         "spec": json.loads(spec.model_dump_json()),
-        "base_scenario": sweep.base_scenario(spec).model_dump(mode="json"),
+        "base_scenario": base.model_dump(mode="json"),
         "sampler": spec.sampler,
         "points": len(design),
         "replications": len(seeds),
         "total_runs": total,
         "chunk_size": spec.chunk_size or chunks.auto_chunk_size(total, workers),
+        "code": code_version(),
         "root_seed": spec.seed,
         "seeds": seeds,
-        "seed_rule": "replicate k at every point: SeedSequence(seed, spawn_key=(k,)).generate_state(1, uint64)[0] >> 1",
+        "seed_rule": SEED_RULE,
         **provenance(command),
     }
-    manifest = chunks.prepare(out, manifest, resume, force)
-    storage.write_parquet(out / "design.parquet", design)
-    layout = chunks.Layout(out, total, manifest["chunk_size"])
-    done = layout.done()
-    todo = [i for i in range(layout.n_chunks) if i not in done]
-    base = sweep.base_scenario(spec)
+
+
+def _chunk_plan(layout: chunks.Layout, base, design: pd.DataFrame, params: list[str], seeds: list[int]):
+    """A function from chunk index to the Chunk a worker computes: its runs and the points they touch."""
     values = {
         int(point): tuple(v.item() if hasattr(v, "item") else v for v in row)
         for point, row in zip(design["point"], design[params].itertuples(index=False, name=None))
@@ -118,17 +140,7 @@ def run_sweep(
         touched = range(first // replications, (last - 1) // replications + 1)
         return chunks.Chunk(index, first, last, base, tuple(params), {p: values[p] for p in touched}, tuple(seeds))
 
-    runs_done = total - sum(layout.bounds(i)[1] - layout.bounds(i)[0] for i in todo)
-    bar = _progress_bar(total, runs_done, spec.name) if progress else None
-    started = time.perf_counter()
-    try:
-        with open_executor(workers, address) as executor:
-            chunks.execute((make(i) for i in todo), layout, executor, bar.update if bar else None)
-    finally:
-        if bar:
-            bar.close()
-    elapsed = time.perf_counter() - started
-    return finish(spec, out, layout, params, manifest, elapsed, len(todo), figures)
+    return make
 
 
 def finish(spec, out: Path, layout: chunks.Layout, params: list[str], manifest: dict, elapsed: float,
@@ -159,7 +171,7 @@ def finish(spec, out: Path, layout: chunks.Layout, params: list[str], manifest: 
         "outcomes": {
             name: {"count": int(points[f"{name}_count"].sum()),
                    "rate": float(points[f"{name}_count"].sum() / valid) if valid else None}
-            for name in ("completed", "collapsed", "deadlocked", "partial")
+            for name in OUTCOMES
         },
         "chunks": layout.n_chunks,
         "chunks_run_this_time": chunks_run,
@@ -178,13 +190,6 @@ def _stream_csv(layout: chunks.Layout, dest: Path) -> None:
         for frame in chunks.iter_chunk_frames(layout):
             frame.to_csv(fh, index=False, header=header)
             header = False
-
-
-def _progress_bar(total: int, done: int, name: str):
-    from tqdm import tqdm
-
-    tqdm.monitor_interval = 0
-    return tqdm(total=total, initial=done, desc=name, unit="run", dynamic_ncols=True, smoothing=0.1)
 
 
 def format_summary(results: SweepResults, shown: int = 6) -> str:

@@ -220,3 +220,61 @@ def test_schema_is_json_and_parameters_doc_is_current():
     doc = (ROOT / "docs" / "parameters.md").read_text()
     table = swapsim("schema", "--markdown").stdout
     assert table.strip() in doc, "docs/parameters.md is stale: regenerate it with `swapsim schema --markdown`"
+
+
+def test_force_never_replaces_a_folder_that_is_not_swapsims(tmp_path):
+    precious = tmp_path / "paper"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    for force in ([], ["--force"]):
+        proc = swapsim("run", DECREE, "--runs", 1, "--out", precious, *force)
+        assert_user_error(proc, str(precious))
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    proc = swapsim("run", DECREE, "--runs", 1, "--out", ".", "--force", cwd=tmp_path)
+    assert_user_error(proc, "working folder")
+
+
+def test_output_that_cannot_be_written_fails_before_any_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = swapsim("run", DECREE, "--runs", 5000, "--out", blocker / "sub")
+    assert_user_error(proc, "cannot write there")
+
+
+@pytest.mark.parametrize("files,fragment", [
+    ({"s.yaml": "calendar:\n  start_date: 2020-02-30\n"}, "malformed YAML"),
+    ({"p.yaml": "metadata: foo\n", "s.yaml": "extends: p.yaml\n"}, "metadata"),
+])
+def test_more_bad_files_get_one_line(tmp_path, files, fragment):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    proc = swapsim("validate", tmp_path / "s.yaml")
+    assert_user_error(proc, "s.yaml", fragment)
+
+
+def test_compare_reports_every_bad_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("bogus: 1\n")
+    (tmp_path / "b.yaml").write_text("government:\n  memory: 2\n")
+    proc = swapsim("compare", DECREE, tmp_path / "a.yaml", tmp_path / "b.yaml", "--out", tmp_path / "out")
+    assert_user_error(proc, "a.yaml: bogus", "b.yaml: government.memory")
+    assert not (tmp_path / "out").exists()
+
+
+def test_summary_is_strict_json_when_nothing_is_ever_released(tmp_path):
+    never = tmp_path / "never.yaml"
+    never.write_text("metadata:\n  name: never\ncalendar:\n  horizon_days: 40\n"
+                     "government:\n  initial_trust: 0.0\n  prior_weight_days: 1000\n  exploitation_loss: 100\n"
+                     "mediator:\n  initial_pressure: 0.0\n  pressure_growth: 0.0\n  guarantee: 0.0\n")
+    assert swapsim("run", never, "--runs", 3, "--out", tmp_path / "out").returncode == 0
+
+    def refuse(constant):
+        raise AssertionError(f"not JSON: {constant}")
+
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["outcomes"]["deadlocked"]["count"] == 3
+    assert summary["metrics"]["first_release_day"]["mean"] is None
+
+
+def test_sweep_schema_is_printed():
+    schema = json.loads(swapsim("schema", "--sweep").stdout)
+    assert {"base", "parameters", "sampler", "replications", "seed"} <= set(schema["properties"])

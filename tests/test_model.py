@@ -475,3 +475,32 @@ def test_valid_spoiler_surge_gets_the_attack_rate_it_asks_for():
     surge = df["iskp_attacks"].iloc[10:40]
     assert len(surge) == 30
     assert surge.mean() == pytest.approx(2000.0, rel=0.02)
+
+
+def _schedule_after(day: int, **change) -> tuple[np.ndarray, np.ndarray]:
+    """The decree's schedule without and with a policy_change on `day`."""
+    plain = ExchangeModel(Scenario(), 1).schedule
+    changed = ExchangeModel(Scenario(events=[{"type": "policy_change", "day": day, **change}]), 1)
+    for d in range(day + 1):  # the change applies at step 1 of its day
+        changed.day = d
+        changed._apply_policy_changes()
+    return plain, changed.schedule
+
+
+@pytest.mark.parametrize("day,change", [
+    (100, {"tranche_size": 500}), (60, {"tranche_interval_days": 14}), (20, {"daily_capacity": 100}),
+])
+def test_policy_change_restating_the_values_changes_nothing(day, change):
+    plain, changed = _schedule_after(day, **change)
+    assert np.array_equal(plain, changed)
+
+
+def test_policy_change_continues_the_schedule_without_rejudging_the_past():
+    plain, smaller = _schedule_after(100, tranche_size=250)
+    assert np.array_equal(plain[:100], smaller[:100])
+    assert smaller[110] == plain[99] and smaller[111] == plain[99] + 250  # the cycle keeps its phase (last rise day 97)
+    plain, faster = _schedule_after(20, daily_capacity=200)
+    assert list(faster[19:24]) == [700, 900, 1100, 1300, 1500]  # the rest of the up-front batch at the new pace
+    assert np.all(np.diff(faster) >= 0) and faster[-1] == 5000
+    _, slower = _schedule_after(60, tranche_interval_days=28)
+    assert slower[60] == plain[59] and np.all(np.diff(slower[55:]) >= 0)
