@@ -64,9 +64,9 @@ class GovernmentAgent(Side):
             self.params.cooperation_gain,
         ) + m.threshold_shift[m.day] - m.release_boost[m.day]
         chance = rules.choice_probability(self.trust, threshold, self.params.temperature)
-        go = bool(allowed) and self.offensive_left == 0 and fighters + commanders > 0 and u < chance
-        self.released_today = int(fighters + commanders) if go else 0
-        self.commanders_today = int(commanders) if go else 0
+        go = rules.release_decision(u, chance, allowed, self.offensive_left > 0, fighters + commanders)
+        self.released_today = int((fighters + commanders) * go)
+        self.commanders_today = int(commanders * go)
         self.released += self.released_today
         self.commanders_released += self.commanders_today
 
@@ -78,11 +78,9 @@ class GovernmentAgent(Side):
             p.calm_credit, p.attack_debit, taliban_owed, p.owed_grace, p.owed_debit,
         )
         self.observe(cooperation, defection)
-        if self.offensive_left > 0:
-            self.offensive_left -= 1
-            self.offensive_days += 1
-        elif attributed_attacks >= p.offensive_trigger:
-            self.offensive_left = p.offensive_days
+        left, counted = rules.offensive_update(self.offensive_left, attributed_attacks, p.offensive_trigger, p.offensive_days)
+        self.offensive_left = int(left)
+        self.offensive_days += int(counted)
 
 
 class TalibanAgent(Side):
@@ -98,7 +96,7 @@ class TalibanAgent(Side):
     def judge(self, behind: int) -> None:
         """Update trust on what the government did today."""
         m, p = self.model, self.params
-        credit = p.verify_only_credit if m.commander_policy == rules.VERIFY_ONLY else p.unverified_credit
+        credit = rules.policy_value(m.commander_policy, p.verify_only_credit, p.unverified_credit)
         cooperation, defection = rules.taliban_evidence(
             m.government.released_today, m.government.commanders_today, self.engaged, credit, p.release_credit,
             p.commander_credit, behind, m.tranche_size,
@@ -111,16 +109,16 @@ class TalibanAgent(Side):
         m, p = self.model, self.params
         owed = target - self.released
         gov = m.government
-        unmet = (gov.commanders_total - gov.commanders_released) / max(gov.commanders_total, 1)
-        softening = p.verification_softening if m.commander_policy == rules.VERIFY_ONLY else 0.0
+        unmet = rules.unmet_share(gov.commanders_total, gov.commanders_released)
+        softening = rules.policy_value(m.commander_policy, p.verification_softening, 0.0)
         loss = rules.taliban_loss(p.exploitation_loss, p.commander_demand, m.insistence[m.day], unmet, softening)
         pressure = m.pressure if m.scenario_.mediator.presses_taliban else 0.0
         threshold = rules.release_threshold(
             loss, m.scenario_.mediator.guarantee, pressure, m.scenario_.mediator.pressure_weight, p.cooperation_gain
         )
         chance = rules.choice_probability(self.trust, threshold, p.temperature)
-        go = owed > 0 and u < chance
-        self.released_today = int(min(owed, m.protocol.taliban_daily_capacity)) if go else 0
+        go = rules.release_decision(u, chance, True, False, owed)
+        self.released_today = int(min(owed, m.protocol.taliban_daily_capacity) * go)
         self.released += self.released_today
 
     def fight(self, u: float) -> None:
@@ -136,7 +134,8 @@ class TalibanAgent(Side):
         """Walk out or come back (generous tit-for-tat); patience counts from the team's return."""
         p, day = self.params, self.model.day
         engaged, walked = rules.engagement(
-            self.engaged, self.trust, p.walkout_trust, min(stalled_days, day - self.returned_day), p.patience_days,
+            self.engaged, self.trust, p.walkout_trust, rules.patience_clock(stalled_days, day, self.returned_day),
+            p.patience_days,
             self.model.government.released_today, u, p.return_rate, p.return_on_release,
         )
         if engaged and not self.engaged:

@@ -215,7 +215,7 @@ class ExchangeModel(mesa.Model):
     def _check_end(self, stalled: int) -> None:
         gov, tal, o = self.government, self.taliban, self.scenario_.outcomes
         broken = outcomes.is_broken(tal.engaged, gov.trust, tal.trust, o.collapse_trust)
-        self.broken_days = self.broken_days + 1 if broken else 0
+        self.broken_days = int(rules.streak(self.broken_days, broken))
         if outcomes.is_completed(gov.held, gov.total, tal.held, tal.total, self.protocol.completion_tolerance):
             self.outcome = outcomes.COMPLETED
         elif self.broken_days >= o.collapse_window_days:

@@ -309,3 +309,38 @@ def pressure_update(
     """US pressure: grows while the schedule slips, fades on days with progress, jumps with shocks; in [0, 1]."""
     value = (pressure + slipping * growth) * (1.0 - moved * decay) + shock
     return np.minimum(_positive(value), 1.0)
+
+
+def release_decision(u: ArrayLike, chance: ArrayLike, allowed: ArrayLike, blocked: ArrayLike, owed: ArrayLike) -> ArrayLike:
+    """Whether a side releases today: something is owed, nothing blocks it, and the logistic draw says yes."""
+    return allowed & np.logical_not(blocked) & (owed > 0) & (u < chance)
+
+
+def policy_value(policy: ArrayLike, verify_only: ArrayLike, otherwise: ArrayLike) -> ArrayLike:
+    """A value that differs when commanders join verification (verify_only) from every other policy."""
+    return otherwise + (verify_only - otherwise) * (policy == VERIFY_ONLY)
+
+
+def unmet_share(commanders_total: ArrayLike, commanders_released: ArrayLike) -> ArrayLike:
+    """Share of the demanded commanders still held (0 when none were demanded)."""
+    return (commanders_total - commanders_released) / np.maximum(commanders_total, 1)
+
+
+def offensive_update(left: ArrayLike, attributed: ArrayLike, trigger: ArrayLike, duration: ArrayLike):
+    """Offensive mode: counts down while on; a day with `trigger` attributed attacks or more starts it.
+
+    Returns tomorrow's days left and whether today was an offensive day.
+    """
+    active = left > 0
+    starts = np.logical_not(active) & (attributed >= trigger)
+    return (left - 1) * active + duration * starts, active
+
+
+def patience_clock(stalled_days: ArrayLike, day: ArrayLike, returned_day: ArrayLike) -> ArrayLike:
+    """Days the team has waited: since the last release by either side, or since it came back if later."""
+    return np.minimum(stalled_days, day - returned_day)
+
+
+def streak(length: ArrayLike, today: ArrayLike) -> ArrayLike:
+    """Length of a run of consecutive days on which `today` holds (such as a broken process)."""
+    return (length + 1) * today

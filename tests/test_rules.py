@@ -95,6 +95,14 @@ CASES = {
         st.booleans(), count(10_000), count(365, lo=1), nonneg(1000.0), st.booleans(), st.booleans()
     ),
     "pressure_update": st.tuples(unit(), st.booleans(), st.booleans(), unit(), unit(), st.floats(-1.0, 1.0)),
+    "release_decision": st.tuples(uniform01(), unit(), st.booleans(), st.booleans(), st.integers(-50, 2000)),
+    "policy_value": st.tuples(
+        st.sampled_from([rules.REFUSE, rules.FIRST_BATCH, rules.VERIFY_ONLY, rules.AFTER_FRACTION]), unit(), unit()
+    ),
+    "unmet_share": st.integers(0, 1000).flatmap(lambda t: st.tuples(st.just(t), st.integers(0, t))),
+    "offensive_update": st.tuples(count(365), count(500), count(500, lo=1), count(365)),
+    "patience_clock": st.tuples(st.integers(-30, 3650), count(3650), st.integers(-1, 3650)),
+    "streak": st.tuples(count(3650), st.booleans()),
 }
 
 PUBLIC = sorted(
@@ -629,3 +637,29 @@ def test_pressure_update_meaning():
 def test_government_loss_commander_counts_as_many_fighters():
     assert rules.government_loss(1.0, 100, 0, 6.0, 100) == 1.0
     assert rules.government_loss(1.0, 85, 15, 6.0, 100) == pytest.approx(1.75)
+
+
+def test_offensive_mode_runs_its_course_once_triggered():
+    left, days, trace = 0, 0, []
+    for attacks in [3, 30, 0, 40, 0, 0, 0, 0]:
+        left, counted = rules.offensive_update(left, attacks, 25, 3)
+        days += int(counted)
+        trace.append(int(left))
+    assert trace == [0, 3, 2, 1, 0, 0, 0, 0]  # a spike while on does not extend it
+    assert days == 3
+
+
+def test_release_decision_needs_every_condition():
+    assert rules.release_decision(0.1, 0.5, True, False, 100)
+    assert not rules.release_decision(0.6, 0.5, True, False, 100)
+    assert not rules.release_decision(0.1, 0.5, False, False, 100)
+    assert not rules.release_decision(0.1, 0.5, True, True, 100)
+    assert not rules.release_decision(0.1, 0.5, True, False, 0)
+
+
+def test_streak_counts_consecutive_days_and_resets():
+    length, seen = 0, []
+    for today in [True, True, False, True]:
+        length = rules.streak(length, today)
+        seen.append(int(length))
+    assert seen == [1, 2, 0, 1]
