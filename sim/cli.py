@@ -163,6 +163,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, out_help: str) -> None:
+    """The options shared by commands that run scenarios many times."""
+    p.add_argument("--runs", type=_positive_int, default=runs, help=f"{runs_help} (default {runs})")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--out", help=f"results folder (default {out_help})")
+    p.add_argument("--force", action="store_true", help="replace an existing results folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swapsim",
@@ -172,11 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a scenario many times and write tables, a summary and figures")
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
-    p.add_argument("--runs", type=_positive_int, default=100, help="number of seeded runs (default 100)")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
-    p.add_argument("--out", help="results folder (default results/<scenario name>/)")
-    p.add_argument("--force", action="store_true", help="replace an existing results folder")
+    _add_batch_options(p, runs=100, runs_help="number of seeded runs", out_help="results/<scenario name>/")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run a parameter sweep spec: many points, many seeded replications")
@@ -190,14 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare scenarios on the same seeds: rates, paired differences, McNemar tests")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files; the first is the baseline")
-    p.add_argument("--runs", type=_positive_int, default=200, help="runs per scenario (default 200)")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    _add_batch_options(p, runs=200, runs_help="runs per scenario", out_help="results/compare_<names>/")
     p.add_argument("--precision", type=_fraction, metavar="E",
                    help="add runs until every rate's 95%% interval half-width is below E (e.g. 0.02)")
     p.add_argument("--max-runs", type=_positive_int, default=20000, help="ceiling on runs per scenario with --precision")
-    p.add_argument("--out", help="results folder (default results/compare_<names>/)")
-    p.add_argument("--force", action="store_true", help="replace an existing results folder")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("validate", help="check scenario files and print their resolved values")

@@ -230,39 +230,19 @@ def test_missing_file(tmp_path):
     assert_good_problems(info.value, path, ["no such file"])
 
 
-def test_circular_extends(tmp_path):
-    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    a.write_text("extends: b.yaml\n")
-    b.write_text("extends: a.yaml\n")
+@pytest.mark.parametrize("files,fragments", [
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, ["extends", "circular"]),
+    ({"a.yaml": "extends: a.yaml\n"}, ["extends", "circular"]),
+    ({"a.yaml": "extends: nothere.yaml\n"}, ["extends", "nothere.yaml"]),
+    ({"a.yaml": "extends: 3\n"}, ["extends", "file path"]),
+], ids=["circular", "self", "missing target", "not a path"])
+def test_bad_extends_names_the_referring_file_and_the_field(tmp_path, files, fragments):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
     with pytest.raises(ScenarioError) as info:
-        load(a)
-    assert_good_problems(info.value, a, ["extends"])
-    assert "circular" in str(info.value)
-
-
-def test_self_extends_is_circular(tmp_path):
-    a = tmp_path / "a.yaml"
-    a.write_text("extends: a.yaml\n")
-    with pytest.raises(ScenarioError) as info:
-        load(a)
-    assert_good_problems(info.value, a, ["extends"])
-
-
-def test_extends_to_missing_file_names_the_referring_file_the_field_and_the_target(tmp_path):
-    child = tmp_path / "child.yaml"
-    child.write_text("extends: nothere.yaml\n")
-    with pytest.raises(ScenarioError) as info:
-        load(child)
-    assert_good_problems(info.value, child, ["extends"])
-    assert "nothere.yaml" in str(info.value)
-
-
-def test_extends_must_be_a_path(tmp_path):
-    child = tmp_path / "child.yaml"
-    child.write_text("extends: 3\n")
-    with pytest.raises(ScenarioError) as info:
-        load(child)
-    assert_good_problems(info.value, child, ["extends"])
+        load(tmp_path / "a.yaml")
+    assert_good_problems(info.value, tmp_path / "a.yaml", fragments[:1])
+    assert fragments[1] in str(info.value)
 
 
 def test_two_field_problems_give_two_lines(tmp_path):
