@@ -70,7 +70,7 @@ def compute_chunk(chunk: Chunk) -> pd.DataFrame:
 
 def auto_chunk_size(total_runs: int, workers: int) -> int:
     """Big enough to amortise task overhead, small enough to balance and to lose little on interruption."""
-    return int(max(20, min(1000, total_runs // max(1, workers * 16))))
+    return int(max(20, min(1000, total_runs // max(1, workers * 40))))
 
 
 @dataclass

@@ -33,10 +33,11 @@ class ExchangeModel(mesa.Model):
     """A batched prisoner exchange between the Afghan government and the Taliban.
 
     `seed` is the run's integer seed; all randomness comes from the numpy Generator it
-    seeds, drawn as a fixed block of uniforms per day.
+    seeds, drawn as a fixed block of uniforms per day. With `collect=False` the daily
+    series is not recorded (sweeps need only the metrics); nothing else changes.
     """
 
-    def __init__(self, scenario: Scenario, seed: int):
+    def __init__(self, scenario: Scenario, seed: int, collect: bool = True):
         super().__init__(rng=int(seed))
         self.seed = int(seed)
         self.scenario_ = scenario
@@ -73,6 +74,7 @@ class ExchangeModel(mesa.Model):
         self.taliban_attacks_total = 0
         self.outcome: str | None = None
         self.end_day = self.horizon - 1
+        self.collect = collect
         self.datacollector = mesa.DataCollector(model_reporters=dict(SERIES))
         self.running = True
 
@@ -208,7 +210,8 @@ class ExchangeModel(mesa.Model):
         self.iskp_total += self.iskp_attacks
         self.attributed_total += self.attributed_attacks
         self.taliban_attacks_total += tal.attacks_today
-        self.datacollector.collect(self)
+        if self.collect:
+            self.datacollector.collect(self)
         self._check_end(stalled)
         self.day += 1
 

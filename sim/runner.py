@@ -39,7 +39,7 @@ def replicate_seeds(root: int, n: int, start: int = 0) -> list[int]:
 
 def run_one(scenario: Scenario, seed: int, series: bool = True) -> tuple[dict, pd.DataFrame | None]:
     """One run: its metrics as a dict, and its daily series (or None)."""
-    model = ExchangeModel(scenario, seed)
+    model = ExchangeModel(scenario, seed, collect=series)
     metrics = model.run().as_dict()
     return metrics, (model.series() if series else None)
 
@@ -64,19 +64,31 @@ def chunk_bounds(n: int, workers: int, most: int = 50) -> list[tuple[int, int]]:
 
 
 def process_pool(workers: int) -> Executor:
-    """A real process pool whose workers start from a clean, single-threaded server process.
+    """A real process pool, its workers started at once.
 
-    `forkserver` (Python's default from 3.14) avoids forking a parent that already runs
-    threads (pyarrow, Dask, a notebook kernel). Scripts that use it need the usual
-    `if __name__ == "__main__":` guard. A script read from standard input cannot be
-    re-imported by workers, so it gets plain `fork`.
+    Forking is safe, and fastest, while this process runs a single thread: the
+    workers start at once, before pyarrow or a progress bar start threads of their
+    own. Otherwise (a notebook kernel, a Dask client, pytest with threads) workers
+    start from a clean `forkserver`, so a script needs the usual
+    `if __name__ == "__main__":` guard; a script read from standard input cannot be
+    re-imported by workers and gets `fork` anyway.
     """
     main_file = getattr(sys.modules["__main__"], "__file__", None)
-    if main_file is not None and not os.path.exists(main_file):
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["sim.runner", "sim.chunks"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if _single_threaded() or (main_file is not None and not os.path.exists(main_file)):
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["sim.runner", "sim.chunks"])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool.submit(int).result()  # with fork, this starts every worker now
+    return pool
+
+
+def _single_threaded() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # not Linux: do not guess
+        return False
 
 
 @dataclass

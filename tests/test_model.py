@@ -504,3 +504,9 @@ def test_policy_change_continues_the_schedule_without_rejudging_the_past():
     assert np.all(np.diff(faster) >= 0) and faster[-1] == 5000
     _, slower = _schedule_after(60, tranche_interval_days=28)
     assert slower[60] == plain[59] and np.all(np.diff(slower[55:]) >= 0)
+
+
+def test_skipping_the_daily_series_changes_no_metric():
+    scenario = Scenario(calendar={"horizon_days": 200})
+    for seed in (1, 2, 3):
+        assert ExchangeModel(scenario, seed).run() == ExchangeModel(scenario, seed, collect=False).run()

@@ -445,13 +445,14 @@ prior = st.tuples(unit(), nonneg(500.0)).map(lambda a: rules.beta_prior(*a))
 @given(rs=prior, c=st.floats(0.01, 10.0), m=unit())
 def test_cooperation_raises_trust_defection_lowers_it(rs, c, m):
     r, s = rs
-    # Trust already at 1 (or 0) cannot rise (or fall) further: that happens only with prior weight 0
-    # and initial trust 1 (or 0), where the Beta prior puts no mass on the other side.
+    # Trust at (or within rounding of) 1 or 0 cannot visibly rise or fall further: that happens when the
+    # prior puts (almost) no mass on the other side, e.g. initial trust 1 with a small prior weight, where
+    # trust is 1 - 1e-16 and one more day of cooperation rounds to the same double.
     before = rules.trust(*rules.beta_update(r, s, 0.0, 0.0, m))
     up = rules.trust(*rules.beta_update(r, s, c, 0.0, m))
     down = rules.trust(*rules.beta_update(r, s, 0.0, c, m))
-    assert up > before or before == 1.0
-    assert down < before or before == 0.0
+    assert up > before or before >= 1.0 - 1e-12
+    assert down < before or before <= 1e-12
     assert 0.0 <= down <= before <= up <= 1.0
     if m == 1.0:
         t = rules.trust(r, s)
