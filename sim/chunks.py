@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 from sim import storage
 from sim.outcomes import METRIC_NAMES
 from sim.runner import run_one
-from sim.scenario import Scenario, with_overrides
+from sim.scenario import Scenario
+from sim.sweep import point_scenario
 
 ERROR = "error"  # the outcome of a run that raised; its message is in `error`
 
@@ -55,7 +56,7 @@ def compute_chunk(chunk: Chunk) -> pd.DataFrame:
         row = {"point": point, "replicate": replicate, "seed": chunk.seeds[replicate], **dict(zip(chunk.params, values))}
         try:
             if point not in scenarios:
-                scenarios[point] = with_overrides(chunk.base, dict(zip(chunk.params, values)))
+                scenarios[point] = point_scenario(chunk.base, dict(zip(chunk.params, values)))
             metrics, _ = run_one(scenarios[point], chunk.seeds[replicate], series=False)
             row.update(metrics, error="")
         except Exception as exc:  # recorded, and the sweep goes on

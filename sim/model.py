@@ -87,7 +87,6 @@ class ExchangeModel(mesa.Model):
         self.spoiler_surge = np.ones(n)
         self.pressure_shock = np.zeros(n)
         self.policy_changes: dict[int, list] = {}
-        self.event_marks: list[tuple[int, str]] = []
         for day, ev in self.scenario_.event_days():
             span = slice(day, day + getattr(ev, "duration_days", 1))
             if ev.type == "ceasefire":
@@ -101,7 +100,6 @@ class ExchangeModel(mesa.Model):
                 self.threshold_shift[span] += ev.threshold_shift
             elif ev.type == "spoiler_surge":
                 self.spoiler_surge[span] *= ev.factor
-            self.event_marks.append((day, ev.type))
 
     # Values read by the DataCollector.
     scheduled = 0

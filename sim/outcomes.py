@@ -9,12 +9,6 @@ from numpy.typing import ArrayLike
 
 COMPLETED, COLLAPSED, DEADLOCKED, PARTIAL = "completed", "collapsed", "deadlocked", "partial"
 OUTCOMES = (COMPLETED, COLLAPSED, DEADLOCKED, PARTIAL)
-OUTCOME_MEANINGS = {
-    COMPLETED: "both sides released everyone (within the tolerance): talks can open",
-    COLLAPSED: "the Taliban stayed out with both trusts below the floor for the collapse window",
-    DEADLOCKED: "at the horizon, no release on either side during the deadlock window (or none ever)",
-    PARTIAL: "at the horizon, still moving but not done",
-}
 
 
 def is_completed(government_held: ArrayLike, government_total: ArrayLike, taliban_held: ArrayLike,

@@ -19,8 +19,6 @@ from sim.outcomes import METRIC_NAMES
 from sim.provenance import provenance
 from sim.scenario import Scenario, to_yaml
 
-
-
 SEED_RULE = (
     "replicate k (the same k at every point and in every scenario) runs with numpy default_rng(seed_k), "
     "seed_k = SeedSequence(root_seed, spawn_key=(k,)).generate_state(1, uint64)[0] >> 1"

@@ -261,9 +261,6 @@ class Scenario(Section):
         start = self.calendar.start_date
         return sorted(((ev.resolve_day(start), ev) for ev in self.events), key=lambda t: t[0])
 
-    def day_to_date(self, day: int) -> dt.date:
-        return self.calendar.start_date + dt.timedelta(days=int(day))
-
 
 def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, events: list | None) -> list[tuple[str, str]]:
     """Checks between fields, as (path, message); a check whose section is missing (None) is skipped."""

@@ -588,9 +588,9 @@ def point_scenario(base: Scenario, row: Mapping[str, Any] | pd.Series) -> Scenar
 
 def replicate_seeds(spec: SweepSpec) -> list[int]:
     """Seed of each replicate, the same at every point (common random numbers: comparisons are paired)."""
-    from sim.runner import replicate_seed
+    from sim.runner import replicate_seeds as seeds_from_root
 
-    return [replicate_seed(spec.seed, k) for k in range(spec.replications)]
+    return seeds_from_root(spec.seed, spec.replications)
 
 
 def spec_hash(spec: SweepSpec) -> str:

@@ -129,10 +129,7 @@ def _manifest(spec, base, design: pd.DataFrame, seeds: list[int], workers: int, 
 
 def _chunk_plan(layout: chunks.Layout, base, design: pd.DataFrame, params: list[str], seeds: list[int]):
     """A function from chunk index to the Chunk a worker computes: its runs and the points they touch."""
-    values = {
-        int(point): tuple(v.item() if hasattr(v, "item") else v for v in row)
-        for point, row in zip(design["point"], design[params].itertuples(index=False, name=None))
-    }
+    values = {int(point): row for point, row in zip(design["point"], design[params].itertuples(index=False, name=None))}
     replications = len(seeds)
 
     def make(index: int) -> chunks.Chunk:
