@@ -12,9 +12,9 @@ import statistics
 import time
 from pathlib import Path
 
-from sim import runner
-from sim.model import ExchangeModel
-from sim.scenario import load
+from sim.experiments import runs as runner
+from sim.model.exchange import ExchangeModel
+from sim.model.scenario import load
 
 DECREE = Path(__file__).resolve().parents[1] / "scenarios" / "decree_2020.yaml"
 

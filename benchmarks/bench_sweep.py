@@ -21,7 +21,8 @@ SPEC = Path(__file__).resolve().parents[1] / "scenarios" / "sweeps" / "trust_gri
 
 def measure(replications: int, workers: int) -> dict:
     """Run the trust grid once in this process and report runs/s and peak memory."""
-    from sim import sweep, sweep_runner
+    from sim.experiments import sweep_spec as sweep
+    from sim.experiments import sweeps as sweep_runner
 
     spec = sweep.load_spec(SPEC).model_copy(update={"replications": replications})
     with tempfile.TemporaryDirectory() as tmp:

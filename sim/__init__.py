@@ -2,8 +2,8 @@
 
 The Python API, for notebooks as much as for the `swapsim` command:
 
-    from sim.scenario import load
-    from sim import runner
+    from sim.model.scenario import load
+    from sim.experiments import runs as runner
     results = runner.run(load("scenarios/decree_2020.yaml"), runs=200, seed=1, workers=2)
     results.rates()         # outcome rates with Wilson 95% intervals (DataFrame)
     results.runs            # one row per run: seed, outcome, metrics

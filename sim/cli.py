@@ -11,8 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from sim import DEFAULT_SEED, storage
-from sim.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
+from sim import DEFAULT_SEED
+
+from sim.experiments import storage
+from sim.model.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
 
 EXIT_USAGE = 2
 
@@ -45,7 +47,7 @@ _seed = _whole_number(0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim import runner  # imports Mesa and pandas: only the commands that run pay for it
+    from sim.experiments import runs as runner  # imports Mesa and pandas: only the commands that run pay for it
 
     scenario = load(args.scenario)
     out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
@@ -79,7 +81,9 @@ def format_summary(results, out: Path | None = None) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sim import chunks, sweep, sweep_runner
+    from sim.experiments import chunks
+    from sim.experiments import sweep_spec as sweep
+    from sim.experiments import sweeps as sweep_runner
 
     if args.resume and args.force:
         raise UsageError("--resume and --force contradict each other: resume keeps the chunks, force discards them")
@@ -102,7 +106,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim import compare
+    from sim.experiments import comparisons as compare
 
     scenarios, problems = [], []
     for path in args.scenarios:
@@ -155,7 +159,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.sweep:
-        from sim import sweep
+        from sim.experiments import sweep_spec as sweep
 
         print(json.dumps(sweep.json_schema(), indent=2))
     else:

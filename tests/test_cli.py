@@ -14,8 +14,8 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from sim.outcomes import METRIC_NAMES, OUTCOMES
-from sim.model import SERIES
+from sim.model.outcomes import METRIC_NAMES, OUTCOMES
+from sim.model.exchange import SERIES
 
 ROOT = Path(__file__).resolve().parents[1]
 DECREE = ROOT / "scenarios" / "decree_2020.yaml"

@@ -14,9 +14,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sim import compare, plots, runner
-from sim.outcomes import OUTCOMES
-from sim.scenario import Scenario, load
+from sim.experiments import comparisons as compare
+
+from sim.reports import figures as plots
+
+from sim.experiments import runs as runner
+from sim.model.outcomes import OUTCOMES
+from sim.model.scenario import Scenario, load
 
 ROOT = Path(__file__).resolve().parents[1]
 DECREE = ROOT / "scenarios" / "decree_2020.yaml"

@@ -12,10 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import rules, runner
-from sim.model import SERIES, ExchangeModel
-from sim.outcomes import COLLAPSED, COMPLETED, DEADLOCKED, OUTCOMES, PARTIAL
-from sim.scenario import Scenario, with_overrides
+from sim.model import rules
+
+from sim.experiments import runs as runner
+from sim.model.exchange import SERIES, ExchangeModel
+from sim.model.outcomes import COLLAPSED, COMPLETED, DEADLOCKED, OUTCOMES, PARTIAL
+from sim.model.scenario import Scenario, with_overrides
 
 POLICIES = ["refuse", "first_batch", "verify_only", "after_fraction"]
 

@@ -17,10 +17,10 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from sim import plots
-from sim.model import ExchangeModel
-from sim.outcomes import OUTCOMES
-from sim.scenario import Scenario
+from sim.reports import figures as plots
+from sim.model.exchange import ExchangeModel
+from sim.model.outcomes import OUTCOMES
+from sim.model.scenario import Scenario
 
 NAME = "plots_test"
 EVENTS = [
@@ -275,5 +275,5 @@ def test_save_writes_a_png_atomically(tmp_path, many, scenario):
 
 
 def test_no_pyplot_needed():
-    code = "import sys, sim.plots; assert 'matplotlib.pyplot' not in sys.modules"
+    code = "import sys, sim.reports.figures; assert 'matplotlib.pyplot' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

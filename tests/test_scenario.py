@@ -12,8 +12,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from sim import scenario as sc
-from sim.scenario import Scenario, ScenarioError, json_schema, load, read_raw, with_overrides
+from sim.model import scenario as sc
+from sim.model.scenario import Scenario, ScenarioError, json_schema, load, read_raw, with_overrides
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 DECREE = SCENARIOS / "decree_2020.yaml"

@@ -15,9 +15,11 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from sim import plots, sweep_plots
-from sim.analysis import wilson_interval
-from sim.outcomes import OUTCOMES
+from sim.reports import figures as plots
+
+from sim.reports import sweep_figures as sweep_plots
+from sim.reports.analysis import wilson_interval
+from sim.model.outcomes import OUTCOMES
 
 NAME = "trust_sweep"
 RUNS = 200

@@ -13,8 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import chunks, sweep, sweep_runner
-from sim.scenario import Scenario
+from sim.experiments import chunks
+
+from sim.experiments import sweep_spec as sweep
+
+from sim.experiments import sweeps as sweep_runner
+from sim.model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SWAPSIM = Path(sys.executable).with_name("swapsim")

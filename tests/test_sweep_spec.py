@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import runner, sweep
-from sim.scenario import ScenarioError, load
+from sim.experiments import runs as runner
+
+from sim.experiments import sweep_spec as sweep
+from sim.model.scenario import ScenarioError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "scenarios" / "sweeps"

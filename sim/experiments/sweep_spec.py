@@ -42,8 +42,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sim import DEFAULT_SEED
-from sim.outcomes import OUTCOMES
-from sim.scenario import (
+from sim.model.outcomes import OUTCOMES
+from sim.model.scenario import (
     Scenario,
     ScenarioError,
     Section,
@@ -588,7 +588,7 @@ def point_scenario(base: Scenario, row: Mapping[str, Any] | pd.Series) -> Scenar
 
 def replicate_seeds(spec: SweepSpec) -> list[int]:
     """Seed of each replicate, the same at every point (common random numbers: comparisons are paired)."""
-    from sim.runner import replicate_seeds as seeds_from_root
+    from sim.experiments.runs import replicate_seeds as seeds_from_root
 
     return seeds_from_root(spec.seed, spec.replications)
 

@@ -32,8 +32,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from sim.outcomes import OUTCOMES
-from sim.scenario import Scenario
+from sim.model.outcomes import OUTCOMES
+from sim.model.scenario import Scenario
 
 BAND = (5, 95)  # percentiles of the band drawn around the median
 MIN_RUNS = 5  # fewest runs still going for a per-day statistic to be drawn
@@ -409,7 +409,7 @@ def comparison_figure(rates: pd.DataFrame, title: str) -> Figure:
     """Outcome shares of several scenarios side by side: x = outcome, one bar per scenario, Wilson 95% error bars.
 
     `rates` has one row per scenario and outcome (`scenario`, `outcome`, `count`,
-    `runs`, `rate`, `low`, `high`), as `sim.compare.Comparison.rates()` returns it;
+    `runs`, `rate`, `low`, `high`), as `sim.experiments.comparisons.Comparison.rates()` returns it;
     scenarios are drawn in the order they first appear.
     """
     from matplotlib import colormaps

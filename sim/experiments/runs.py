@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim import DEFAULT_SEED, analysis, storage
-from sim.model import ExchangeModel
-from sim.outcomes import METRIC_NAMES
-from sim.provenance import provenance
-from sim.scenario import Scenario, to_yaml
+from sim import DEFAULT_SEED
+
+from sim.reports import analysis
+
+from sim.experiments import storage
+from sim.model.exchange import ExchangeModel
+from sim.model.outcomes import METRIC_NAMES
+from sim.experiments.provenance import provenance
+from sim.model.scenario import Scenario, to_yaml
 
 SEED_RULE = (
     "replicate k (the same k at every point and in every scenario) runs with numpy default_rng(seed_k), "
@@ -76,7 +80,7 @@ def process_pool(workers: int) -> Executor:
         context = multiprocessing.get_context("fork")
     else:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["sim.runner", "sim.chunks"])
+        context.set_forkserver_preload(["sim.experiments.runs", "sim.experiments.chunks"])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     pool.submit(int).result()  # with fork, this starts every worker now
     return pool
@@ -126,7 +130,7 @@ class Results:
 
     def figures(self, observed: pd.DataFrame | None = None) -> dict:
         """The standard figures (releases, trust, attacks, outcomes) as matplotlib Figures."""
-        from sim import plots
+        from sim.reports import figures as plots
 
         if self.series is None:
             raise ValueError("these results were run without daily series; run with series=True for figures")
@@ -134,8 +138,8 @@ class Results:
 
     def save(self, out: str | Path, force: bool = False, command: list[str] | None = None, figures: bool = True) -> Path:
         """Write the results folder atomically: it appears complete or not at all."""
-        from sim import observed as record
-        from sim import plots
+        from sim.experiments import observed as record
+        from sim.reports import figures as plots
 
         with storage.staged_directory(out, force) as stage:
             storage.write_parquet(stage / "runs.parquet", self.runs)

@@ -8,9 +8,11 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim import outcomes, rules
-from sim.agents import GovernmentAgent, TalibanAgent
-from sim.scenario import Scenario
+from sim.model import outcomes
+
+from sim.model import rules
+from sim.model.agents import GovernmentAgent, TalibanAgent
+from sim.model.scenario import Scenario
 
 # Daily series: column name -> model attribute read by the DataCollector.
 SERIES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mesa
 
-from sim import rules
+from sim.model import rules
 
 
 class Side(mesa.Agent):

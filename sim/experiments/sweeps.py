@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import analysis, chunks, storage, sweep
-from sim.outcomes import OUTCOMES
-from sim.provenance import code_version, provenance
-from sim.runner import SEED_RULE, process_pool, progress_bar
+from sim.reports import analysis
+
+from sim.experiments import chunks
+
+from sim.experiments import storage
+
+from sim.experiments import sweep_spec as sweep
+from sim.model.outcomes import OUTCOMES
+from sim.experiments.provenance import code_version, provenance
+from sim.experiments.runs import SEED_RULE, process_pool, progress_bar
 
 
 class ExecutorError(RuntimeError):
@@ -153,7 +159,8 @@ def finish(spec, out: Path, layout: chunks.Layout, params: list[str], manifest: 
         sobol = analysis.sobol_indices(sweep.problem(spec), points, spec.outputs, spec.seed)
         storage.write_csv(out / "sobol.csv", sobol)
     if figures:
-        from sim import plots, sweep_plots
+        from sim.reports import figures as plots
+        from sim.reports import sweep_figures as sweep_plots
 
         for name, fig in sweep_plots.sweep_figures(points, params, spec.name, spec.sampler, sobol).items():
             plots.save(fig, out / "figures" / f"{name}.png")

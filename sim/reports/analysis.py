@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from sim.outcomes import OUTCOMES
+from sim.model.outcomes import OUTCOMES
 
 Z95 = 1.959963984540054
 

@@ -13,8 +13,8 @@ Categorical parameters (strings, booleans) keep the order in which their values
 first appear in `points` (the spec order), or their categories' order when the
 column is a pandas Categorical. Numeric parameters are sorted.
 
-As in sim.plots, every function returns a `matplotlib.figure.Figure` built without
-pyplot; write it with `sim.plots.save`.
+As in sim.reports.figures, every function returns a `matplotlib.figure.Figure` built without
+pyplot; write it with `sim.reports.figures.save`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from pydantic import BaseModel
 
-from sim.analysis import Z95, wilson_interval
-from sim.outcomes import OUTCOMES
-from sim.plots import OUTCOME_COLORS
-from sim.scenario import Scenario
+from sim.reports.analysis import Z95, wilson_interval
+from sim.model.outcomes import OUTCOMES
+from sim.reports.figures import OUTCOME_COLORS
+from sim.model.scenario import Scenario
 
 HEATMAP_OUTCOMES = ("deadlocked", "collapsed", "completed")  # where the exchange locks up or breaks, and where it ends
 MAIN_EFFECT_OUTCOMES = ("deadlocked", "completed")

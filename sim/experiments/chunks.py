@@ -24,11 +24,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim import storage
-from sim.outcomes import METRIC_NAMES
-from sim.runner import run_one
-from sim.scenario import Scenario
-from sim.sweep import point_scenario
+from sim.experiments import storage
+from sim.model.outcomes import METRIC_NAMES
+from sim.experiments.runs import run_one
+from sim.model.scenario import Scenario
+from sim.experiments.sweep_spec import point_scenario
 
 ERROR = "error"  # the outcome of a run that raised; its message is in `error`
 

@@ -6,8 +6,8 @@ difference of an outcome's rate between two scenarios gets an interval for paire
 proportions and McNemar's exact test, which are narrower and more powerful than
 their unpaired counterparts when the scenarios' runs are positively correlated.
 
-    from sim.scenario import load
-    from sim import compare
+    from sim.model.scenario import load
+    from sim.experiments import comparisons as compare
     cmp = compare.compare([load("scenarios/decree_2020.yaml"), load("scenarios/doha_unconditional.yaml")],
                           runs=200, seed=1)
     cmp.rates()            # rate of each outcome per scenario, Wilson 95% interval
@@ -33,9 +33,15 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from sim import DEFAULT_SEED, analysis, runner, storage
-from sim.outcomes import OUTCOMES
-from sim.scenario import Scenario
+from sim import DEFAULT_SEED
+
+from sim.reports import analysis
+
+from sim.experiments import runs as runner
+
+from sim.experiments import storage
+from sim.model.outcomes import OUTCOMES
+from sim.model.scenario import Scenario
 
 ALPHA = 0.05  # significance level of the tests and 1 - confidence of the intervals
 
@@ -194,7 +200,7 @@ class Comparison:
         return ((r["high"] - r["low"]) / 2).set_axis(pd.MultiIndex.from_frame(r[["scenario", "outcome"]]))
 
     def figure(self, title: str | None = None):
-        from sim import plots
+        from sim.reports import figures as plots
 
         return plots.comparison_figure(self.rates(), title or default_title(self))
 
@@ -429,8 +435,8 @@ def save(comparison: Comparison, out: str | Path, force: bool = False, command: 
     comparison.json (seeds, runs, precision, resolved scenarios, provenance) and
     figures/comparison.png. An existing folder is replaced only with `force`.
     """
-    from sim import plots
-    from sim.provenance import provenance
+    from sim.reports import figures as plots
+    from sim.experiments.provenance import provenance
 
     rate_table, diff_table = comparison.rates(), comparison.differences()
     with storage.staged_directory(out, force) as stage:
