@@ -47,66 +47,46 @@ _seed = _whole_number(0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.experiments import runs as runner  # imports Mesa and pandas: only the commands that run pay for it
+    from sim.experiments.runs import TooBig  # imports Mesa and pandas: only the commands that run pay for it
+    from sim.reports import results
 
     scenario = load(args.scenario)
     out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
-    storage.check_output(out, args.force)
-    results = runner.run(scenario, runs=args.runs, seed=args.seed, workers=args.workers, progress=args.runs > 1)
-    results.save(out, force=args.force, command=["swapsim", *sys.argv[1:]])
-    print(format_summary(results, out))
+    try:
+        summary = results.run_to_folder(scenario, out, runs=args.runs, seed=args.seed, workers=args.workers,
+                                        lanes=args.lanes, series=args.series, force=args.force,
+                                        command=["swapsim", *sys.argv[1:]], progress=args.runs > 1)
+    except TooBig as err:
+        raise UsageError(str(err)) from None
+    print(results.format_summary(summary, scenario, out))
     return 0
 
 
-def format_summary(results, out: Path | None = None) -> str:
-    """A short readable summary: outcome rates with intervals and a few medians."""
-    s = results.summary()
-    lines = [f"{s['scenario']}: {s['runs']} runs, root seed {s['root_seed']}", ""]
-    lines.append(f"  {'outcome':<11} {'rate':>7}   95% interval")
-    for name, o in s["outcomes"].items():
-        lo, hi = o["ci95"]
-        lines.append(f"  {name:<11} {o['rate']:>6.1%}   {lo:6.1%} – {hi:6.1%}   ({o['count']} runs)")
-    m = s["metrics"]
-    lines += [
-        "",
-        f"  median government releases {m['government_released']['median']:,.0f}"
-        f" of {results.scenario.protocol.government_prisoners:,};"
-        f" Taliban releases {m['taliban_released']['median']:,.0f} of {results.scenario.protocol.taliban_prisoners:,}",
-        f"  median end day {m['end_day']['median']:.0f}; median walkouts {m['walkouts']['median']:.0f};"
-        f" median longest stall {m['longest_stall_days']['median']:.0f} days",
-    ]
-    if out is not None:
-        lines += ["", f"  written to {out}/ (summary.json, runs.parquet, series.parquet, figures/)"]
-    return "\n".join(lines)
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sim.experiments import chunks
-    from sim.experiments import sweep_spec as sweep
-    from sim.experiments import sweeps as sweep_runner
+    from sim.experiments import batches, chunks, sweep_spec
+    from sim.reports import sweep
 
     if args.resume and args.force:
         raise UsageError("--resume and --force contradict each other: resume keeps the chunks, force discards them")
-    spec = sweep.load_spec(args.spec)
+    spec = sweep_spec.load_spec(args.spec)
     out = Path(args.out) if args.out else Path("results") / spec.name
     try:
-        results = sweep_runner.run_sweep(
-            spec, out, workers=args.workers, address=args.address, resume=args.resume, force=args.force,
-            progress=True, command=["swapsim", *sys.argv[1:]],
-        )
-    except (chunks.ResumeError, sweep_runner.ExecutorError) as err:
+        done = sweep.sweep(spec, out, workers=args.workers, lanes=args.lanes, address=args.address,
+                           resume=args.resume, force=args.force, progress=True, command=["swapsim", *sys.argv[1:]])
+    except (chunks.ResumeError, batches.ExecutorError) as err:
         raise UsageError(str(err)) from None
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted; the chunks already written are kept in {out}/chunks: "
             f"run the same command with --resume to finish"
         ) from None
-    print(sweep_runner.format_summary(results))
+    print(sweep.format_summary(done))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim.experiments import comparisons as compare
+    from sim.experiments import comparisons
+    from sim.reports import comparison
 
     scenarios, problems = [], []
     for path in args.scenarios:
@@ -119,14 +99,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / ("compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
     storage.check_output(out, args.force)
     try:
-        result = compare.compare(
-            scenarios, runs=args.runs, seed=args.seed, workers=args.workers, precision=args.precision,
-            max_runs=args.max_runs, progress=True,
-        )
+        if args.precision is None:
+            result = comparisons.compare(scenarios, runs=args.runs, seed=args.seed, workers=args.workers,
+                                         lanes=args.lanes, progress=True)
+        else:
+            result = comparison.to_precision(scenarios, args.precision, runs=args.runs, max_runs=args.max_runs,
+                                             seed=args.seed, workers=args.workers, lanes=args.lanes, progress=True)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    compare.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])
-    print(compare.format_table(result))
+    comparison.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])
+    print(comparison.format_table(result))
     print(f"\n  written to {out}/ (rates.csv, differences.csv, runs.parquet, comparison.json, figures/)")
     return 0
 
@@ -167,11 +149,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_lanes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lanes", type=_positive_int, default=None, metavar="N",
+                   help="runs computed together in one model (default 2000; 1 runs them one at a time); "
+                        "results do not depend on it")
+
+
 def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, out_help: str) -> None:
     """The options shared by commands that run scenarios many times."""
     p.add_argument("--runs", type=_positive_int, default=runs, help=f"{runs_help} (default {runs})")
     p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    _add_lanes(p)
     p.add_argument("--out", help=f"results folder (default {out_help})")
     p.add_argument("--force", action="store_true", help="replace an existing results folder")
 
@@ -186,11 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a scenario many times and write tables, a summary and figures")
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
     _add_batch_options(p, runs=100, runs_help="number of seeded runs", out_help="results/<scenario name>/")
+    p.add_argument("--no-series", dest="series", action="store_false",
+                   help="skip the daily series (series.parquet) and the time-series figures")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run a parameter sweep spec: many points, many seeded replications")
     p.add_argument("spec", metavar="SPEC", help="sweep spec file (YAML)")
     p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    _add_lanes(p)
     p.add_argument("--address", metavar="tcp://HOST:PORT", help="run on the Dask scheduler at this address")
     p.add_argument("--out", help="results folder (default results/<sweep name>/)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep: run only the missing chunks")

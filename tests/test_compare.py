@@ -15,10 +15,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from sim.experiments import comparisons as compare
-
-from sim.reports import figures as plots
-
 from sim.experiments import runs as runner
+from sim.experiments.seeds import replicate_seeds
+from sim.reports import comparison as report
+from sim.reports import figures as plots
+from sim.reports.analysis import paired_difference
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import Scenario, load
 
@@ -38,7 +39,7 @@ def pairs(both: int, a_only: int, b_only: int, neither: int) -> tuple[np.ndarray
 
 def test_paired_difference_counts_discordant_pairs():
     a, b = pairs(both=5, a_only=3, b_only=7, neither=10)
-    d = compare.paired_difference(a, b)
+    d = paired_difference(a, b)
     assert (d["both"], d["discordant_a_only"], d["discordant_b_only"], d["neither"], d["n"]) == (5, 3, 7, 10, 25)
     assert d["rate_a"] == pytest.approx(8 / 25) and d["rate_b"] == pytest.approx(12 / 25)
     assert d["difference"] == pytest.approx(4 / 25)
@@ -47,7 +48,7 @@ def test_paired_difference_counts_discordant_pairs():
 
 def test_identical_outcomes_show_no_difference():
     a = np.array([True, False] * 30 + [True] * 15)
-    d = compare.paired_difference(a, a.copy())
+    d = paired_difference(a, a.copy())
     assert d["difference"] == 0
     assert d["p_value"] == 1.0 and not d["significant"]
     assert d["discordant_a_only"] == d["discordant_b_only"] == 0
@@ -56,7 +57,7 @@ def test_identical_outcomes_show_no_difference():
 
 def test_strongly_different_outcomes_are_significant():
     a, b = pairs(both=10, a_only=1, b_only=40, neither=49)
-    d = compare.paired_difference(a, b)
+    d = paired_difference(a, b)
     assert d["p_value"] < 0.001 and d["significant"]
     assert 0 < d["low"] < d["difference"] < d["high"] <= 1
 
@@ -64,9 +65,9 @@ def test_strongly_different_outcomes_are_significant():
 def test_mcnemar_exact_p_value():
     # all 10 discordant pairs one way: two-sided binomial p = 2 * 0.5**10
     a, b = pairs(both=4, a_only=0, b_only=10, neither=6)
-    assert compare.paired_difference(a, b)["p_value"] == pytest.approx(2 * 0.5**10)
+    assert paired_difference(a, b)["p_value"] == pytest.approx(2 * 0.5**10)
     # swapping the scenarios mirrors the difference and its interval and keeps p
-    d, r = compare.paired_difference(*pairs(20, 6, 16, 30)), compare.paired_difference(*pairs(20, 16, 6, 30))
+    d, r = paired_difference(*pairs(20, 6, 16, 30)), paired_difference(*pairs(20, 16, 6, 30))
     assert r["difference"] == pytest.approx(-d["difference"])
     assert (r["low"], r["high"]) == pytest.approx((-d["high"], -d["low"]))
     assert r["p_value"] == pytest.approx(d["p_value"])
@@ -77,7 +78,7 @@ def test_newcombe_interval_matches_published_example():
     # therapy: 59, 6 / 16, 80. Fagerland, Lydersen & Laake, Statistical Analysis of
     # Contingency Tables (2017), ch. 8: Newcombe square-and-add, p1+ − p+1 = −0.0621
     # (95% CI −0.1186 to −0.0046). Here the difference is columns − rows: mirrored.
-    d = compare.paired_difference(*pairs(both=59, a_only=6, b_only=16, neither=80))
+    d = paired_difference(*pairs(both=59, a_only=6, b_only=16, neither=80))
     assert d["difference"] == pytest.approx(0.0621, abs=5e-5)
     assert d["low"] == pytest.approx(0.0046, abs=5e-5)
     assert d["high"] == pytest.approx(0.1186, abs=5e-5)
@@ -87,7 +88,7 @@ def test_newcombe_interval_matches_published_example():
 @pytest.mark.parametrize("counts", [(0, 0, 0, 30), (30, 0, 0, 0), (0, 30, 0, 0), (0, 0, 30, 0), (0, 1, 0, 0),
                                     (12, 3, 9, 1), (1, 0, 2, 0)])
 def test_interval_is_inside_minus_one_to_one_and_holds_the_estimate(counts):
-    d = compare.paired_difference(*pairs(*counts))
+    d = paired_difference(*pairs(*counts))
     assert -1 <= d["low"] <= d["difference"] <= d["high"] <= 1
     assert 0 <= d["p_value"] <= 1
 
@@ -95,7 +96,7 @@ def test_interval_is_inside_minus_one_to_one_and_holds_the_estimate(counts):
 def test_interval_narrows_as_pairs_grow():
     widths = []
     for k in (1, 4, 16):
-        d = compare.paired_difference(*pairs(both=10 * k, a_only=3 * k, b_only=8 * k, neither=19 * k))
+        d = paired_difference(*pairs(both=10 * k, a_only=3 * k, b_only=8 * k, neither=19 * k))
         assert d["difference"] == pytest.approx(5 / 40)
         widths.append(d["high"] - d["low"])
     assert widths[0] > widths[1] > widths[2]
@@ -103,11 +104,11 @@ def test_interval_narrows_as_pairs_grow():
 
 def test_paired_difference_rejects_bad_input():
     with pytest.raises(ValueError, match="same length"):
-        compare.paired_difference([True, False], [True])
+        paired_difference([True, False], [True])
     with pytest.raises(ValueError, match="empty"):
-        compare.paired_difference([], [])
+        paired_difference([], [])
     with pytest.raises(ValueError, match="booleans"):
-        compare.paired_difference([0, 2], [1, 0])
+        paired_difference([0, 2], [1, 0])
 
 
 # ---------------------------------------------------------------- real comparisons
@@ -121,7 +122,7 @@ def different() -> compare.Comparison:
 def test_a_scenario_compared_with_itself_shows_no_difference():
     cmp = compare.compare([Scenario(), Scenario()], runs=40, seed=3)
     assert cmp.names == ["scenario", "scenario#2"]
-    diffs = cmp.differences()
+    diffs = report.differences(cmp)
     assert len(diffs) == len(OUTCOMES)
     assert (diffs["difference"] == 0).all()
     assert (diffs["discordant_a_only"] == 0).all() and (diffs["discordant_b_only"] == 0).all()
@@ -133,7 +134,7 @@ def test_a_scenario_compared_with_itself_shows_no_difference():
 
 
 def test_two_clearly_different_scenarios_differ(different):
-    diffs = different.differences().set_index("outcome")
+    diffs = report.differences(different).set_index("outcome")
     completed = diffs.loc["completed"]
     assert completed["scenario"] == "doha_unconditional" and completed["baseline"] == "decree_2020"
     assert completed["difference"] > 0.2
@@ -150,25 +151,26 @@ def test_every_scenario_runs_on_the_same_seeds(different):
     unconditional = runs[runs["scenario"] == "doha_unconditional"]
     assert list(decree["run"]) == list(unconditional["run"]) == list(range(150))
     assert list(decree["seed"]) == list(unconditional["seed"]) == different.seeds
-    assert different.seeds == runner.replicate_seeds(11, 150)
+    assert different.seeds == replicate_seeds(11, 150).tolist()
     assert set(runs["outcome"]) <= set(OUTCOMES)
 
 
 def test_runs_are_those_the_runner_gives(different):
     alone = runner.run(load(UNCONDITIONAL), runs=30, seed=11, series=False).runs
     mine = different.runs[different.runs["scenario"] == "doha_unconditional"].drop(columns="scenario").head(30)
+    assert list(mine.columns) == list(alone.columns)
     pd.testing.assert_frame_equal(mine.reset_index(drop=True), alone)
 
 
 def test_rates_keep_the_given_order_and_sum_to_one(different):
-    rates = different.rates()
+    rates = report.rates(different)
     assert list(rates.columns) == ["scenario", "outcome", "count", "runs", "rate", "low", "high"]
     assert list(rates["scenario"]) == ["decree_2020"] * 4 + ["doha_unconditional"] * 4
     assert list(rates["outcome"]) == list(OUTCOMES) * 2
     assert rates.groupby("scenario", sort=False)["rate"].sum().tolist() == pytest.approx([1.0, 1.0])
     assert ((rates["low"] <= rates["rate"]) & (rates["rate"] <= rates["high"])).all()
     reverse = compare.compare([load(UNCONDITIONAL), load(DECREE)], runs=10, seed=11)
-    assert list(reverse.rates()["scenario"].unique()) == ["doha_unconditional", "decree_2020"]
+    assert list(report.rates(reverse)["scenario"].unique()) == ["doha_unconditional", "decree_2020"]
 
 
 def test_workers_do_not_change_results():
@@ -182,31 +184,31 @@ def test_workers_do_not_change_results():
 
 
 def test_precision_mode_adds_runs_until_intervals_are_narrow():
-    cmp = compare.compare([load(DECREE)], runs=20, seed=2, precision=0.08)
+    cmp = report.to_precision([load(DECREE)], 0.08, runs=20, seed=2)
     assert cmp.precision_reached is True
     assert cmp.runs_per_scenario > 20
     assert cmp.rounds[0] == 20 and cmp.rounds == sorted(cmp.rounds)
-    assert (cmp.half_widths() < 0.08).all()
+    assert (report.half_widths(cmp) < 0.08).all()
     # the first replicates are kept as they were: adding runs does not change them
     start = compare.compare([load(DECREE)], runs=20, seed=2)
     pd.testing.assert_frame_equal(cmp.runs.head(20), start.runs)
     assert list(cmp.runs["run"]) == list(range(cmp.runs_per_scenario))
-    assert list(cmp.runs["seed"]) == runner.replicate_seeds(2, cmp.runs_per_scenario)
+    assert list(cmp.runs["seed"]) == replicate_seeds(2, cmp.runs_per_scenario).tolist()
 
 
 def test_precision_mode_stops_at_the_ceiling():
-    cmp = compare.compare([load(DECREE), load(UNCONDITIONAL)], runs=10, seed=2, precision=0.01, max_runs=30)
+    cmp = report.to_precision([load(DECREE), load(UNCONDITIONAL)], 0.01, runs=10, seed=2, max_runs=30)
     assert cmp.precision_reached is False
     assert cmp.runs_per_scenario == 30 and cmp.rounds == [10, 20, 30]
     assert (cmp.runs.groupby("scenario").size() == 30).all()
-    assert "NOT reached" in compare.format_table(cmp)
+    assert "NOT reached" in report.format_table(cmp)
 
 
 def test_precision_and_runs_are_checked():
     with pytest.raises(ValueError, match="precision"):
-        compare.compare([Scenario()], runs=5, precision=0)
+        report.to_precision([Scenario()], 0, runs=5)
     with pytest.raises(ValueError, match="max_runs"):
-        compare.compare([Scenario()], runs=50, precision=0.1, max_runs=20)
+        report.to_precision([Scenario()], 0.1, runs=50, max_runs=20)
     with pytest.raises(ValueError, match="at least one scenario"):
         compare.compare([], runs=5)
 
@@ -215,7 +217,7 @@ def test_precision_and_runs_are_checked():
 
 
 def test_format_table_shows_rates_differences_and_markers(different):
-    text = compare.format_table(different)
+    text = report.format_table(different)
     assert "150 runs each, root seed 11" in text
     assert "Wilson 95% interval" in text and "McNemar" in text and "Newcombe" in text
     assert "decree_2020" in text and "doha_unconditional" in text
@@ -225,7 +227,7 @@ def test_format_table_shows_rates_differences_and_markers(different):
 
 
 def test_save_writes_every_file(different, tmp_path):
-    out = different.save(tmp_path / "cmp", command=["swapsim", "compare", "a.yaml", "b.yaml"])
+    out = report.save(different, tmp_path / "cmp", command=["swapsim", "compare", "a.yaml", "b.yaml"])
     for name in ("rates.csv", "differences.csv", "runs.parquet", "comparison.json", "figures/comparison.png"):
         assert (out / name).is_file(), name
     info = json.loads((out / "comparison.json").read_text())
@@ -237,13 +239,13 @@ def test_save_writes_every_file(different, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), different.runs)
     assert len(pd.read_csv(out / "differences.csv")) == len(OUTCOMES)
     with pytest.raises(FileExistsError):
-        compare.save(different, out)
-    compare.save(different, out, force=True)
+        report.save(different, out)
+    report.save(different, out, force=True)
     assert not list(tmp_path.glob(".*partial"))
 
 
 def test_comparison_figure_is_readable(different):
-    rates = different.rates()
+    rates = report.rates(different)
     fig = plots.comparison_figure(rates, "Decree against unconditional release")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes

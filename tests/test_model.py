@@ -1,10 +1,11 @@
-"""The Mesa model and the runner: invariants over random valid scenarios, the outcome rules of
-DESIGN.md, determinism and the random stream, reproducibility across workers, comparative
-statics with common random numbers, and events."""
+"""The Mesa model: invariants over random valid scenarios, the outcome rules (docs/ODD.md 7.14),
+determinism and the random streams, lanes (lane k of a batch equals the run on its own, bit for
+bit), frozen lanes, the runs API, comparative statics with common random numbers, and events."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.model import rules
-
 from sim.experiments import runs as runner
+from sim.experiments.seeds import replicate_seed, replicate_seeds
+from sim.model import rules, streams
 from sim.model.exchange import SERIES, ExchangeModel
 from sim.model.outcomes import COLLAPSED, COMPLETED, DEADLOCKED, OUTCOMES, PARTIAL
-from sim.model.scenario import Scenario, with_overrides
+from sim.model.scenario import Scenario, load, with_overrides
+from sim.model.timeline import Timeline
 
 POLICIES = ["refuse", "first_batch", "verify_only", "after_fraction"]
 
@@ -89,9 +91,10 @@ def scenarios(draw):
 
 
 def run_model(scenario: Scenario, seed: int):
+    """One run on its own (a one-lane model): the model, its metrics (a row) and its daily series."""
     model = ExchangeModel(scenario, seed)
-    metrics = model.run()
-    return model, metrics, model.series()
+    metrics = model.run().iloc[0]
+    return model, metrics, model.series().drop(columns="lane")
 
 
 def completed_mask(df, s: Scenario):
@@ -152,16 +155,19 @@ def check_invariants(s: Scenario, seed: int) -> str:
     p, o = s.protocol, s.outcomes
     H = s.calendar.horizon_days
     gov, tal = model.government, model.taliban
+    gov_held, tal_held = int(gov.held[0]), int(tal.held[0])
 
     # The series: one row per simulated day, ending on the end day.
     assert list(df.columns) == ["day", *SERIES]
+    assert df.equals(model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+                     .assign(day=np.arange(len(df)))[["day", *SERIES]].astype(df.dtypes.to_dict()))
     assert df["day"].tolist() == list(range(len(df)))
     assert m.end_day == df["day"].iloc[-1] == len(df) - 1
     assert 0 <= m.end_day <= H - 1
 
     # Prisoners: released + held == total, bounds, never negative, never falling.
-    assert gov.released + gov.held == p.government_prisoners
-    assert tal.released + tal.held == p.taliban_prisoners
+    assert gov.released[0] + gov_held == p.government_prisoners
+    assert tal.released[0] + tal_held == p.taliban_prisoners
     g, t, c = (df[k].to_numpy() for k in ("government_released", "taliban_released", "commanders_released"))
     assert (g >= 0).all() and (g <= p.government_prisoners).all()
     assert (t >= 0).all() and (t <= p.taliban_prisoners).all()
@@ -176,7 +182,8 @@ def check_invariants(s: Scenario, seed: int) -> str:
     assert (np.diff(t, prepend=0) <= p.taliban_daily_capacity).all()
     assert (g <= df["government_scheduled"].to_numpy()).all()
     # The Taliban never release ahead of the agreed ratio.
-    target = rules.reciprocal_target(g, p.government_prisoners, p.reciprocity_ratio, p.taliban_prisoners)
+    target = rules.reciprocal_target(government_released=g, government_total=p.government_prisoners,
+                                     ratio=p.reciprocity_ratio, taliban_total=p.taliban_prisoners)
     assert (t <= target).all()
 
     # Trust and pressure in [0, 1]; attacks never negative; attributed = Taliban's + misattributed ISKP.
@@ -219,8 +226,8 @@ def check_invariants(s: Scenario, seed: int) -> str:
     moves = moved_days(df)
     if m.outcome == COMPLETED:
         assert done[-1]
-        assert gov.held <= p.completion_tolerance * p.government_prisoners
-        assert tal.held <= p.completion_tolerance * p.taliban_prisoners
+        assert gov_held <= p.completion_tolerance * p.government_prisoners
+        assert tal_held <= p.completion_tolerance * p.taliban_prisoners
     else:
         assert not done[-1]
     if m.outcome == COLLAPSED:
@@ -264,11 +271,10 @@ def test_run_that_never_moves_on_a_long_horizon_is_deadlocked():
 # --------------------------------------------------------------------------------------
 # Determinism and the random stream.
 
-def _metrics_equal(a, b) -> bool:
-    da, db = a.as_dict(), b.as_dict()
-    return da.keys() == db.keys() and all(
-        (isinstance(da[k], float) and math.isnan(da[k]) and math.isnan(db[k])) or da[k] == db[k] for k in da
-    )
+def _metrics_equal(a: pd.Series, b: pd.Series) -> bool:
+    """Every metric equal, float bits included (NaN equals NaN)."""
+    return a.index.equals(b.index) and all(
+        (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a.index)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 20200311, 2**63 - 1])
@@ -288,18 +294,50 @@ def test_different_seeds_give_different_series():
     assert not frames[0]["taliban_attacks"].equals(frames[1]["taliban_attacks"])
 
 
-def test_uniforms_depend_only_on_seed_and_day():
-    short = ExchangeModel(Scenario(calendar={"horizon_days": 100}), 42)
-    long = ExchangeModel(Scenario(calendar={"horizon_days": 300}), 42)
-    assert short.uniforms.shape == (100, rules.UNIFORMS_PER_DAY)
-    assert long.uniforms.shape == (300, rules.UNIFORMS_PER_DAY)
-    assert np.array_equal(short.uniforms, long.uniforms[:100])
-    assert ((long.uniforms >= 0) & (long.uniforms < 1)).all()
-    # Not on the scenario's parameters either.
-    other = ExchangeModel(Scenario(calendar={"horizon_days": 100}, government={"initial_trust": 0.9},
-                                   spoilers={"attack_rate": 5.0}), 42)
-    assert np.array_equal(short.uniforms, other.uniforms)
-    assert not np.array_equal(short.uniforms, ExchangeModel(Scenario(calendar={"horizon_days": 100}), 43).uniforms)
+# --------------------------------------------------------------------------------------
+# Random streams: one per mechanism, derived from the run's seed.
+
+def _splitmix64_outputs(key: int, n: int) -> list[int]:
+    """A plain-Python SplitMix64 (Steele, Lea and Flood 2014) seeded with `key`: its first n outputs."""
+    mask, out, state = (1 << 64) - 1, [], key
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(z ^ (z >> 31))
+    return out
+
+
+def test_each_stream_is_splitmix64_keyed_from_the_runs_seed_sequence():
+    seed = 20200311
+    keys = streams.stream_keys([seed])
+    words = np.random.SeedSequence(seed).generate_state(len(streams.STREAMS), np.uint64)
+    assert keys[:, 0].tolist() == words.tolist()
+    for j, key in enumerate(words.tolist()):
+        expected = [(x >> 11) * 2.0 ** -53 for x in _splitmix64_outputs(key, 40)]
+        assert [float(streams.uniforms(keys[j:j + 1, :], day)[0, 0]) for day in range(40)] == expected
+
+
+def test_a_stream_added_later_leaves_every_other_stream_unchanged():
+    seeds = replicate_seeds(3, 5)
+    six = streams.stream_keys(seeds, len(streams.STREAMS))
+    nine = streams.stream_keys(seeds, len(streams.STREAMS) + 3)
+    assert np.array_equal(six, nine[: len(streams.STREAMS)])
+
+
+def test_uniforms_depend_only_on_seed_stream_and_day():
+    keys = streams.stream_keys([42, 43])
+    days = [streams.uniforms(keys, d) for d in range(300)]
+    block = np.stack(days)  # day x stream x run
+    assert ((block >= 0) & (block < 1)).all()
+    assert not np.array_equal(block[:, :, 0], block[:, :, 1])  # another seed, other numbers
+    assert len({tuple(block[:, j, 0]) for j in range(len(streams.STREAMS))}) == len(streams.STREAMS)
+    # Uniform in [0, 1): mean and variance of the 300 x 6 x 2 draws.
+    assert block.mean() == pytest.approx(0.5, abs=0.02) and block.var() == pytest.approx(1 / 12, rel=0.05)
+    # A run's draws do not depend on which other runs share its batch.
+    alone = np.stack([streams.uniforms(streams.stream_keys([42]), d) for d in range(300)])
+    assert np.array_equal(alone[:, :, 0], block[:, :, 0])
 
 
 def test_a_shorter_horizon_is_a_prefix_of_a_longer_one():
@@ -312,16 +350,142 @@ def test_a_shorter_horizon_is_a_prefix_of_a_longer_one():
 
 
 # --------------------------------------------------------------------------------------
-# The runner.
+# Lanes: lane k of a batch gives exactly the run its seed gives on its own.
 
-def test_runner_same_results_for_one_and_two_workers():
+def assert_lanes_equal_single_runs(scenarios: list[Scenario], seeds, overrides: dict | None = None,
+                                   collect: bool = True) -> pd.DataFrame:
+    """Run the lanes in one model, then each lane on its own; every metric and series value must match bit for bit."""
+    batch = ExchangeModel(scenarios, seeds, overrides=overrides, collect=collect)
+    metrics = batch.run()
+    series = batch.series() if collect else None
+    for lane, seed in enumerate(seeds):
+        own = {path: np.asarray(values)[lane:lane + 1] for path, values in (overrides or {}).items()}
+        alone = ExchangeModel(scenarios[lane], seed, overrides=own or None, collect=collect)
+        single = alone.run().iloc[0].drop("lane")
+        assert _metrics_equal(metrics.iloc[lane].drop("lane"), single), (lane, metrics.iloc[lane], single)
+        if collect:
+            mine = series[series["lane"] == lane].drop(columns="lane").reset_index(drop=True)
+            assert mine.equals(alone.series().drop(columns="lane")), lane
+    return metrics
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_lanes_equal_single_runs_for_every_shipped_scenario(path):
+    scenario = load(path)
+    seeds = replicate_seeds(17, 24).tolist()
+    metrics = assert_lanes_equal_single_runs([scenario] * len(seeds), seeds)
+    assert metrics["end_day"].nunique() > 1  # lanes ended on different days: frozen lanes were exercised
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(batch=st.lists(st.tuples(scenarios(), st.integers(0, 2**63 - 1)), min_size=2, max_size=5))
+def test_lanes_of_random_scenarios_equal_single_runs(batch):
+    """Lanes with different scenarios (events and policy changes included) in one model."""
+    assert_lanes_equal_single_runs([s for s, _ in batch], [seed for _, seed in batch])
+
+
+def test_sweep_points_mixed_in_one_batch_equal_single_runs():
+    """Overrides give each lane its own parameter values (as sweeps do), grouped timelines included."""
+    base = load(SHIPPED[[p.stem for p in SHIPPED].index("decree_2020")])
+    n = 24
+    rng = np.random.default_rng(5)
+    overrides = {
+        "government.initial_trust": rng.uniform(0, 1, n),
+        "taliban.memory": rng.uniform(0.9, 1.0, n),
+        "protocol.commander_policy": rng.choice(["refuse", "first_batch", "verify_only", "after_fraction"], n),
+        "protocol.daily_capacity": rng.integers(50, 200, n),
+        "protocol.conditions.enabled": rng.integers(0, 2, n).astype(bool),
+    }
+    seeds = replicate_seeds(9, n).tolist()
+    assert_lanes_equal_single_runs([base] * n, seeds, overrides)
+    # And the overrides are what a scenario with those values gives.
+    batch = ExchangeModel([base] * n, seeds, overrides=overrides).run()
+    for lane in (0, 7):
+        own = with_overrides(base, {k: (v[lane].item() if hasattr(v[lane], "item") else v[lane])
+                                    for k, v in overrides.items()})
+        assert _metrics_equal(batch.iloc[lane].drop("lane"), ExchangeModel(own, seeds[lane]).run().iloc[0].drop("lane"))
+
+
+def test_lanes_do_not_depend_on_the_other_lanes_or_their_number():
     s = Scenario()
-    one = runner.run(s, runs=12, seed=5, workers=1, series=True)
+    seeds = replicate_seeds(4, 30).tolist()
+    full = ExchangeModel(s, seeds, collect=False).run()
+    for subset in (seeds[:1], seeds[5:6], seeds[3:20], seeds[::-1]):
+        part = ExchangeModel(s, subset, collect=False).run()
+        for lane, seed in enumerate(subset):
+            assert _metrics_equal(part.iloc[lane].drop("lane"), full.iloc[seeds.index(seed)].drop("lane"))
+
+
+def test_an_ended_lane_is_frozen_while_the_others_run_on():
+    s = Scenario()
+    seeds = replicate_seeds(1, 40).tolist()
+    model = ExchangeModel(s, seeds, collect=False)
+    while model.live.all():
+        model.step()
+    ended = np.flatnonzero(~model.live)
+    snapshot = {(type(holder).__name__, name): np.asarray(getattr(holder, name))[ended].copy()
+                for holder, names in model._holders() for name in names}
+    metrics = model.metrics().iloc[ended]
+    for _ in range(30):
+        model.step()
+    for holder, names in model._holders():
+        for name in names:
+            now = np.asarray(getattr(holder, name))[ended]
+            assert np.array_equal(now, snapshot[type(holder).__name__, name], equal_nan=True), name
+    assert model.metrics().iloc[ended].equals(metrics)
+    model.run()
+    assert not model.running and not model.live.any()
+
+
+def test_one_lane_is_a_normal_mesa_model():
+    model = ExchangeModel(Scenario(calendar={"horizon_days": 90}), seed=3)
+    assert model.n_lanes == 1 and len(model.agents) == 2
+    for _ in range(10):
+        model.step()
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == 10 and list(frame.columns) == list(SERIES)
+    assert all(np.isscalar(v) for v in frame.iloc[-1])  # one run: plain numbers, as in any Mesa model
+    model.run()
+    assert not model.running
+
+
+def test_skipping_the_daily_series_changes_no_metric():
+    scenario = Scenario(calendar={"horizon_days": 200})
+    seeds = [1, 2, 3]
+    assert ExchangeModel(scenario, seeds).run().equals(ExchangeModel(scenario, seeds, collect=False).run())
+
+
+def test_bad_overrides_and_seeds_are_refused():
+    with pytest.raises(ValueError, match="government.initial_trust"):
+        ExchangeModel(Scenario(), [1, 2], overrides={"government.initial_trust": [0.5, 1.5]})
+    with pytest.raises(ValueError, match="no such parameter"):
+        ExchangeModel(Scenario(), [1], overrides={"government.trust": [0.5]})
+    with pytest.raises(ValueError, match="whole numbers"):
+        ExchangeModel(Scenario(), [1], overrides={"protocol.daily_capacity": [10.5]})
+    with pytest.raises(ValueError, match="not one of"):
+        ExchangeModel(Scenario(), [1], overrides={"protocol.commander_policy": ["never"]})
+    with pytest.raises(ValueError, match="upfront_batch"):  # a grouped override is validated as a whole scenario
+        ExchangeModel(Scenario(), [1], overrides={"protocol.upfront_batch": [6000]})
+    with pytest.raises(ValueError, match="non-negative"):
+        ExchangeModel(Scenario(), [-1])
+
+
+# --------------------------------------------------------------------------------------
+# The runs API.
+
+def test_runs_are_the_same_for_any_lanes_and_workers():
+    s = Scenario()
+    one = runner.run(s, runs=12, seed=5, workers=1, lanes=1, series=True)
+    batched = runner.run(s, runs=12, seed=5, workers=1, lanes=5, series=True)
     two = runner.run(s, runs=12, seed=5, workers=2, series=True)
     assert len(one.runs) == 12 and one.runs["run"].tolist() == list(range(12))
-    assert one.runs.equals(two.runs)
-    assert one.series is not None and one.series.equals(two.series)
-    assert one.runs["seed"].tolist() == runner.replicate_seeds(5, 12)
+    for other in (batched, two):
+        assert one.runs.equals(other.runs)
+        assert one.series is not None and one.series.equals(other.series)
+    assert one.runs["seed"].tolist() == replicate_seeds(5, 12).tolist()
     # Each row is the run its seed gives on its own.
     for row in one.runs.itertuples():
         _, m, _ = run_model(s, row.seed)
@@ -329,11 +493,11 @@ def test_runner_same_results_for_one_and_two_workers():
 
 
 def test_replicate_seed_is_stable_distinct_and_63_bit():
-    seeds = [runner.replicate_seed(20200311, k) for k in range(1000)]
-    assert seeds == [runner.replicate_seed(20200311, k) for k in range(1000)]
+    seeds = [replicate_seed(20200311, k) for k in range(1000)]
+    assert seeds == replicate_seeds(20200311, 1000).tolist()
     assert len(set(seeds)) == 1000
     assert all(isinstance(x, int) and 0 <= x < 2**63 for x in seeds)
-    assert runner.replicate_seed(1, 0) != runner.replicate_seed(2, 0)
+    assert replicate_seed(1, 0) != replicate_seed(2, 0)
     # The rule the manifest documents.
     ss = np.random.SeedSequence(20200311, spawn_key=(7,))
     assert seeds[7] == int(ss.generate_state(1, np.uint64)[0]) >> 1
@@ -388,7 +552,7 @@ def test_more_spoiler_attacks_do_not_lower_breakdowns(runs_of):
 # --------------------------------------------------------------------------------------
 # Events.
 
-EVENT_SEEDS = runner.replicate_seeds(99, 40)
+EVENT_SEEDS = replicate_seeds(99, 40).tolist()
 
 
 def test_ceasefire_lowers_taliban_attacks_on_its_days():
@@ -481,12 +645,9 @@ def test_valid_spoiler_surge_gets_the_attack_rate_it_asks_for():
 
 def _schedule_after(day: int, **change) -> tuple[np.ndarray, np.ndarray]:
     """The decree's schedule without and with a policy_change on `day`."""
-    plain = ExchangeModel(Scenario(), 1).schedule
-    changed = ExchangeModel(Scenario(events=[{"type": "policy_change", "day": day, **change}]), 1)
-    for d in range(day + 1):  # the change applies at step 1 of its day
-        changed.day = d
-        changed._apply_policy_changes()
-    return plain, changed.schedule
+    plain = Timeline.of(Scenario()).schedule
+    changed = Timeline.of(Scenario(events=[{"type": "policy_change", "day": day, **change}])).schedule
+    return plain, changed
 
 
 @pytest.mark.parametrize("day,change", [
@@ -506,9 +667,3 @@ def test_policy_change_continues_the_schedule_without_rejudging_the_past():
     assert np.all(np.diff(faster) >= 0) and faster[-1] == 5000
     _, slower = _schedule_after(60, tranche_interval_days=28)
     assert slower[60] == plain[59] and np.all(np.diff(slower[55:]) >= 0)
-
-
-def test_skipping_the_daily_series_changes_no_metric():
-    scenario = Scenario(calendar={"horizon_days": 200})
-    for seed in (1, 2, 3):
-        assert ExchangeModel(scenario, seed).run() == ExchangeModel(scenario, seed, collect=False).run()

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from sim.model import scenario as sc
+from sim.model.events import COMMANDER_POLICIES
 from sim.model.scenario import Scenario, ScenarioError, json_schema, load, read_raw, with_overrides
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -330,7 +331,7 @@ def test_schema_defaults_and_bounds_match_the_models():
     assert protocol["government_prisoners"]["minimum"] == 1
     government = schema["$defs"]["Government"]["properties"]
     assert government["memory"]["minimum"] == 0 and government["memory"]["maximum"] == 1
-    assert set(protocol["commander_policy"]["enum"]) == set(sc.COMMANDER_POLICIES)
+    assert set(protocol["commander_policy"]["enum"]) == set(COMMANDER_POLICIES)
 
 
 def test_event_type_tags_and_extends_in_the_schema():

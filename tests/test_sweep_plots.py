@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from sim.reports import figures as plots
 
 from sim.reports import sweep_figures as sweep_plots
+from sim.reports import analysis
 from sim.reports.analysis import wilson_interval
 from sim.model.outcomes import OUTCOMES
 
@@ -241,7 +242,7 @@ def test_main_effects_one_panel_per_parameter(random_points, tmp_path):
 
 def test_main_effects_interval_covers_the_bin_mean(random_points):
     codes, *_ = sweep_plots._bins(random_points["government.initial_trust"])
-    s = sweep_plots._bin_summary(random_points, codes, "completed")
+    s = analysis.bin_rates(random_points, codes, "completed")
     assert len(s) == sweep_plots.BINS
     assert ((s["low"] < s["rate"]) & (s["rate"] < s["high"])).all()
     np.testing.assert_allclose(s["rate"], random_points.groupby(codes)["completed_rate"].mean())
@@ -253,7 +254,7 @@ def test_pooling_counts_only_runs_that_did_not_fail(one_points):
     twice.loc[: len(one_points) - 1, "failed"] = 50
     twice.loc[: len(one_points) - 1, "completed_count"] = 0
     twice.loc[: len(one_points) - 1, "completed_rate"] = 0.0
-    cells = sweep_plots._cells(twice, ONE_PARAM, "completed")
+    cells = analysis.rates_by(twice, ONE_PARAM, "completed")
     assert len(cells) == len(one_points)
     expected = one_points["completed_count"].to_numpy() / (RUNS - 50 + RUNS)
     np.testing.assert_allclose(cells["rate"], expected)

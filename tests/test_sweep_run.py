@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.experiments import chunks
+import numpy as np
 
+from sim.experiments import batches, chunks
 from sim.experiments import sweep_spec as sweep
-
-from sim.experiments import sweeps as sweep_runner
 from sim.model.scenario import Scenario
+from sim.reports import sweep as sweep_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SWAPSIM = Path(sys.executable).with_name("swapsim")
@@ -49,7 +49,7 @@ def swapsim(*args, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> sweep_runner.SweepResults:
     """The small sweep run in this process, one chunk at a time."""
-    return sweep_runner.run_sweep(small_spec(chunk_size=5), tmp_path_factory.mktemp("ref") / "small", workers=1)
+    return sweep_runner.sweep(small_spec(chunk_size=5), tmp_path_factory.mktemp("ref") / "small", workers=1)
 
 
 def test_every_run_once_with_common_random_numbers(reference):
@@ -90,7 +90,7 @@ def test_outputs_on_disk(reference):
 
 
 def test_same_results_whatever_the_workers_and_chunk_size(reference, tmp_path):
-    other = sweep_runner.run_sweep(small_spec(chunk_size=17), tmp_path / "pool", workers=2)
+    other = sweep_runner.sweep(small_spec(chunk_size=17), tmp_path / "pool", workers=2)
     pd.testing.assert_frame_equal(reference.runs(), other.runs())
     pd.testing.assert_frame_equal(reference.points, other.points)
 
@@ -99,26 +99,34 @@ def test_same_results_on_a_dask_cluster(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        on_dask = sweep_runner.run_sweep(small_spec(chunk_size=4), tmp_path / "dask", address=cluster.scheduler_address)
+        on_dask = sweep_runner.sweep(small_spec(chunk_size=4), tmp_path / "dask", address=cluster.scheduler_address)
     pd.testing.assert_frame_equal(reference.runs(), on_dask.runs())
     pd.testing.assert_frame_equal(reference.points, on_dask.points)
 
 
 def test_a_run_that_raises_is_recorded_and_the_rest_go_on():
     base = Scenario(calendar={"horizon_days": 60})
-    chunk = chunks.Chunk(0, 0, 4, base, ("government.initial_trust",), {0: (0.3,), 1: (7.0,)}, (1, 2))
-    frame = chunks.compute_chunk(chunk)
+    batch = batches.Batch(index=0, scenarios=(base,), scenario_of_lane=np.zeros(4, dtype=np.int64),
+                          seeds=np.array([1, 2, 1, 2]), labels={"point": np.array([0, 0, 1, 1])},
+                          overrides={"government.initial_trust": np.array([0.3, 0.3, 7.0, 7.0])})
+    frame = batches.run_batch(batch).runs
     assert "error" not in set(frame["outcome"][:2])
     assert list(frame["outcome"][2:]) == ["error", "error"]
     assert frame["error"][2].startswith("ScenarioError") and "government.initial_trust" in frame["error"][2]
     assert frame["error"][:2].eq("").all()
+    # The runs that did not fail are those the batch would have given without the failing lanes.
+    alone = batches.run_batch(batches.Batch(index=0, scenarios=(base,), scenario_of_lane=np.zeros(2, dtype=np.int64),
+                                            seeds=np.array([1, 2]), labels={"point": np.array([0, 0])},
+                                            overrides={"government.initial_trust": np.array([0.3, 0.3])})).runs
+    # (Whole-number metrics are floats in the frame with failures, which hold NaN there.)
+    pd.testing.assert_frame_equal(frame.head(2), alone, check_dtype=False)
 
 
 def test_existing_folder_needs_resume_or_force(reference, tmp_path):
     with pytest.raises(chunks.ResumeError, match="--resume"):
-        sweep_runner.run_sweep(small_spec(chunk_size=5), reference.out, workers=1)
+        sweep_runner.sweep(small_spec(chunk_size=5), reference.out, workers=1)
     with pytest.raises(chunks.ResumeError, match="changed"):
-        sweep_runner.run_sweep(small_spec(chunk_size=5, replications=8), reference.out, workers=1, resume=True)
+        sweep_runner.sweep(small_spec(chunk_size=5, replications=8), reference.out, workers=1, resume=True)
 
 
 def _spec_file(tmp_path: Path, replications: int) -> Path:

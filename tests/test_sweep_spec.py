@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.experiments import runs as runner
+from sim.experiments import seeds as seeding
 
 from sim.experiments import sweep_spec as sweep
 from sim.model.scenario import ScenarioError, load
@@ -208,11 +208,11 @@ def test_sobol_without_salib_says_how_to_install_it(tmp_path, monkeypatch):
 def test_replicate_seeds_are_common_across_points_distinct_and_stable(tmp_path):
     grid = spec_from(tmp_path, "seed: 11\nreplications: 50\nparameters:\n  government.initial_trust: [0.2, 0.4, 0.6]\n")
     other = spec_from(tmp_path, bounded("lhs", 5, seed=11) + "replications: 50\n")
-    seeds = sweep.replicate_seeds(grid)
+    seeds = sweep.replicate_seeds(grid).tolist()
     assert len(seeds) == 50 and len(set(seeds)) == 50
     # One list for the whole sweep: replicate k's seed depends on the root seed only, never on the point.
-    assert seeds == sweep.replicate_seeds(other) == runner.replicate_seeds(11, 50)
-    assert seeds != sweep.replicate_seeds(grid.model_copy(update={"seed": 12}))
+    assert seeds == sweep.replicate_seeds(other).tolist() == seeding.replicate_seeds(11, 50).tolist()
+    assert seeds != sweep.replicate_seeds(grid.model_copy(update={"seed": 12})).tolist()
 
 
 def test_spec_hash_is_stable_and_follows_the_spec_and_its_base(tmp_path):

@@ -1,77 +1,28 @@
-"""Chunked, resumable execution of many runs over many design points.
+"""A resumable store of a sweep's runs: one Parquet file per chunk of consecutive runs.
 
 The runs of a sweep are numbered point-major (run i is replicate i % R of point i // R)
-and cut into chunks of consecutive runs. Each chunk is one task for an Executor (a
-local process pool, or a Dask cluster's executor), and is written as its own Parquet
-file, atomically, as soon as it comes back; a manifest records the spec's hash. A
-resumed sweep runs only the chunks whose files are missing, so the final tables are
-the same as an uninterrupted sweep's whatever the executor, workers or chunk size.
-
-How a chunk is computed is one function, `compute_chunk`; a faster engine can take
-its place without touching the rest.
+and cut into chunks of consecutive runs; each chunk is computed as one batch of lanes
+and written as its own file, atomically, as soon as it comes back. The folder's
+sweep.json records the spec's hash. A resumed sweep runs only the chunks whose files
+are missing, so the final tables are the same as an uninterrupted sweep's whatever
+the executor, workers or chunk size.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sim.experiments import storage
-from sim.model.outcomes import METRIC_NAMES
-from sim.experiments.runs import run_one
-from sim.model.scenario import Scenario
-from sim.experiments.sweep_spec import point_scenario
 
-ERROR = "error"  # the outcome of a run that raised; its message is in `error`
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Runs first..last-1 of a sweep, with what a worker needs to compute them."""
-
-    index: int
-    first: int
-    last: int
-    base: Scenario
-    params: tuple[str, ...]
-    points: dict[int, tuple]  # point -> parameter values, for the points this chunk touches
-    seeds: tuple[int, ...]  # seed of replicate k, the same at every point (common random numbers)
-
-
-def compute_chunk(chunk: Chunk) -> pd.DataFrame:
-    """Run every run of the chunk; a run that raises becomes a row with outcome 'error'."""
-    replications = len(chunk.seeds)
-    rows, scenarios = [], {}
-    for i in range(chunk.first, chunk.last):
-        point, replicate = divmod(i, replications)
-        values = chunk.points[point]
-        row = {"point": point, "replicate": replicate, "seed": chunk.seeds[replicate], **dict(zip(chunk.params, values))}
-        try:
-            if point not in scenarios:
-                scenarios[point] = point_scenario(chunk.base, dict(zip(chunk.params, values)))
-            metrics, _ = run_one(scenarios[point], chunk.seeds[replicate], series=False)
-            row.update(metrics, error="")
-        except Exception as exc:  # recorded, and the sweep goes on
-            row.update(outcome=ERROR, error=f"{type(exc).__name__}: {exc}")
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    for name in METRIC_NAMES:
-        if name not in frame:
-            frame[name] = np.nan
-    return frame[["point", "replicate", "seed", *chunk.params, *METRIC_NAMES, "error"]]
-
-
-def auto_chunk_size(total_runs: int, workers: int) -> int:
-    """Big enough to amortise task overhead, small enough to balance and to lose little on interruption."""
-    return int(max(20, min(1000, total_runs // max(1, workers * 40))))
+def auto_chunk_size(total_runs: int, workers: int, lanes: int) -> int:
+    """A batch of lanes per chunk: big enough to be fast, small enough to balance the workers (four chunks
+    each at least) and to lose little on interruption."""
+    return int(max(1, min(lanes, max(50, -(-total_runs // (4 * max(1, workers)))))))
 
 
 @dataclass
@@ -99,6 +50,9 @@ class Layout:
 
     def done(self) -> set[int]:
         return {i for i in range(self.n_chunks) if self.path(i).is_file()}
+
+    def write(self, index: int, frame: pd.DataFrame) -> None:
+        storage.write_parquet(self.path(index), frame)
 
 
 class ResumeError(ValueError):
@@ -136,79 +90,43 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
     return manifest, aside
 
 
-class InlineExecutor(Executor):
-    """An Executor that runs each task in this process when it is submitted (one worker, no pickling)."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
-
-
-def execute(
-    chunks: Iterator[Chunk] | list[Chunk],
-    layout: Layout,
-    executor: Executor,
-    on_done: Callable[[int], None] | None = None,
-    max_pending: int = 64,
-) -> None:
-    """Compute chunks on the executor and write each as it arrives.
-
-    At most `max_pending` chunks are in flight, so memory stays bounded however large
-    the sweep; an interruption cancels what has not started.
-    """
-    pending: dict[Future, Chunk] = {}
-    todo = iter(chunks)
-    try:
-        for chunk in todo:
-            pending[executor.submit(compute_chunk, chunk)] = chunk
-            if len(pending) >= max_pending:
-                _collect(pending, layout, on_done, wait(pending, return_when=FIRST_COMPLETED).done)
-        while pending:
-            _collect(pending, layout, on_done, wait(pending, return_when=FIRST_COMPLETED).done)
-    finally:
-        for fut in pending:
-            fut.cancel()
-
-
-def _collect(pending: dict, layout: Layout, on_done, finished) -> None:
-    for fut in finished:
-        chunk = pending.pop(fut)
-        _write_chunk(layout, chunk, fut.result())
-        if on_done:
-            on_done(chunk.last - chunk.first)
-
-
-def _write_chunk(layout: Layout, chunk: Chunk, frame: pd.DataFrame) -> None:
-    storage.write_parquet(layout.path(chunk.index), frame)
-
-
 def iter_chunk_frames(layout: Layout) -> Iterator[pd.DataFrame]:
     """The chunks' tables in run order, one at a time."""
     for i in range(layout.n_chunks):
         yield pd.read_parquet(layout.path(i))
 
 
-def combine(layout: Layout, dest: Path) -> int:
-    """Concatenate every chunk, in run order, into one Parquet file, streaming; returns the row count."""
+def _common_schema(layout: Layout):
+    """The chunks' schema, with a column whole in one chunk and fractional (NaN for a failed run) in another
+    read as fractional."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schemas = [pq.read_schema(layout.path(i)) for i in range(layout.n_chunks)]
+    fields = []
+    for field in schemas[0]:
+        types = {s.field(field.name).type for s in schemas}
+        fields.append(field.with_type(pa.float64()) if len(types) > 1 else field)
+    return pa.schema(fields)
+
+
+def combine(layout: Layout, parquet: Path, csv: Path) -> int:
+    """Every chunk, in run order, into one Parquet file and its CSV copy, streaming; returns the row count."""
     rows = 0
+    schema = _common_schema(layout)
 
-    def write(tmp: Path) -> None:
-        nonlocal rows
-        writer = None
-        try:
-            for frame in iter_chunk_frames(layout):
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
-                rows += len(frame)
-        finally:
-            if writer is not None:
-                writer.close()
+    def write(tmp_parquet: Path) -> None:
+        def write_csv(tmp_csv: Path) -> None:
+            nonlocal rows
+            table = storage.TableStream(tmp_parquet, tmp_csv, schema)
+            try:
+                for frame in iter_chunk_frames(layout):
+                    table.write(frame)
+                    rows += len(frame)
+            finally:
+                table.close()
 
-    storage.atomic_write(dest, write)
+        storage.atomic_write(csv, write_csv)
+
+    storage.atomic_write(parquet, write)
     return rows

@@ -61,6 +61,35 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+class TableStream:
+    """A table written part by part: a Parquet file (one row group per part) and, optionally, a CSV copy.
+
+    For files inside a staged folder, which is itself renamed into place when complete.
+    """
+
+    def __init__(self, parquet: Path, csv: Path | None = None, schema=None):
+        self.parquet, self.csv, self.schema = Path(parquet), csv, schema
+        self._writer = None
+        self._csv = open(csv, "w", encoding="utf-8", newline="") if csv is not None else None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.parquet, self.schema or table.schema)
+        self._writer.write_table(table.cast(self._writer.schema))
+        if self._csv is not None:
+            frame.to_csv(self._csv, index=False, header=self._csv.tell() == 0)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._csv is not None:
+            self._csv.close()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

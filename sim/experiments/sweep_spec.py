@@ -42,6 +42,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sim import DEFAULT_SEED
+from sim.experiments import seeds
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import (
     Scenario,
@@ -586,11 +587,9 @@ def point_scenario(base: Scenario, row: Mapping[str, Any] | pd.Series) -> Scenar
     return with_overrides(base, _overrides(row.to_dict() if isinstance(row, pd.Series) else row))
 
 
-def replicate_seeds(spec: SweepSpec) -> list[int]:
+def replicate_seeds(spec: SweepSpec) -> np.ndarray:
     """Seed of each replicate, the same at every point (common random numbers: comparisons are paired)."""
-    from sim.experiments.runs import replicate_seeds as seeds_from_root
-
-    return seeds_from_root(spec.seed, spec.replications)
+    return seeds.replicate_seeds(spec.seed, spec.replications)
 
 
 def spec_hash(spec: SweepSpec) -> str:

@@ -1,8 +1,16 @@
-"""The two Mesa agents. Thin: they hold a side's state and call `sim.rules` for behaviour."""
+"""The two Mesa agents. Thin: they hold a side's state, one value per lane, and call `sim.model.rules`.
+
+Every state variable is an array over the model's lanes (runs). Methods compute
+every lane at once and never branch on a lane's value; the model freezes the lanes
+that have ended (see `ExchangeModel.step`).
+"""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import mesa
+import numpy as np
 
 from sim.model import rules
 
@@ -10,135 +18,156 @@ from sim.model import rules
 class Side(mesa.Agent):
     """What both sides share: a Beta reputation of the other side, and prisoners held and released."""
 
-    def __init__(self, model: mesa.Model, params, total: int):
+    STATE = ("r", "s", "trust", "released", "released_today")
+
+    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray):
         super().__init__(model)
         self.params = params
-        self.r, self.s = rules.beta_prior(params.initial_trust, params.prior_weight_days)
-        self.trust = rules.trust(self.r, self.s)
-        self.total = int(total)
-        self.released = 0
-        self.released_today = 0
+        self.r, self.s = rules.beta_prior(initial_trust=params.initial_trust, prior_weight=params.prior_weight_days)
+        self.trust = rules.trust(r=self.r, s=self.s)
+        self.total = total
+        self.released = np.zeros_like(total)
+        self.released_today = np.zeros_like(total)
 
     @property
-    def held(self) -> int:
+    def held(self) -> np.ndarray:
         return self.total - self.released
 
-    def observe(self, cooperation: float, defection: float) -> None:
+    def observe(self, *, cooperation: np.ndarray, defection: np.ndarray) -> None:
         """Update trust in the other side with today's evidence."""
-        self.r, self.s = rules.beta_update(self.r, self.s, cooperation, defection, self.params.memory)
-        self.trust = rules.trust(self.r, self.s)
+        self.r, self.s = rules.beta_update(r=self.r, s=self.s, cooperation=cooperation, defection=defection,
+                                           memory=self.params.memory)
+        self.trust = rules.trust(r=self.r, s=self.s)
 
 
 class GovernmentAgent(Side):
     """The Afghan government: holds the Taliban prisoners, commanders among them, and releases on the decree's terms."""
 
-    def __init__(self, model: mesa.Model, params, total: int, commanders: int):
+    STATE = Side.STATE + ("commanders_released", "commanders_today", "offensive_left", "offensive_days")
+
+    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, commanders: np.ndarray):
         super().__init__(model, params, total)
-        self.commanders_total = int(commanders)
-        self.commanders_released = 0
-        self.commanders_today = 0
-        self.offensive_left = 0
-        self.offensive_days = 0
+        self.commanders_total = commanders
+        self.commanders_released = np.zeros_like(commanders)
+        self.commanders_today = np.zeros_like(commanders)
+        self.offensive_left = np.zeros_like(total)
+        self.offensive_days = np.zeros_like(total)
 
     @property
-    def fighters_total(self) -> int:
+    def fighters_total(self) -> np.ndarray:
         return self.total - self.commanders_total
 
     @property
-    def fighters_released(self) -> int:
+    def fighters_released(self) -> np.ndarray:
         return self.released - self.commanders_released
 
-    def release(self, owed: int, allowed: bool, u: float) -> None:
-        """Release today's batch if the schedule owes one, conditions allow it and trust clears the threshold."""
-        m = self.model
-        fighters, commanders = rules.batch(
-            owed, m.daily_capacity, self.fighters_total - self.fighters_released,
-            self.commanders_total - self.commanders_released, m.commander_policy, self.fighters_released,
-            self.fighters_total, m.protocol.commander_release_fraction,
-        )
-        loss = rules.government_loss(
-            self.params.exploitation_loss, fighters, commanders, self.params.commander_weight, m.daily_capacity
-        )
-        threshold = rules.release_threshold(
-            loss, m.scenario_.mediator.guarantee, m.pressure, m.scenario_.mediator.pressure_weight,
-            self.params.cooperation_gain,
-        ) + m.threshold_shift[m.day] - m.release_boost[m.day]
-        chance = rules.choice_probability(self.trust, threshold, self.params.temperature)
-        go = rules.release_decision(u, chance, allowed, self.offensive_left > 0, fighters + commanders)
-        self.released_today = int((fighters + commanders) * go)
-        self.commanders_today = int(commanders * go)
-        self.released += self.released_today
-        self.commanders_released += self.commanders_today
+    @property
+    def offensive(self) -> np.ndarray:
+        """Whether releases are blocked today by offensive mode."""
+        return self.offensive_left > 0
 
-    def react(self, attributed_attacks: int, taliban_owed: int) -> None:
+    def release(self, *, owed: np.ndarray, allowed: np.ndarray, today: SimpleNamespace, u: np.ndarray) -> None:
+        """Release today's batch if the schedule owes one, conditions allow it and trust clears the threshold."""
+        m, p = self.model, self.params
+        fighters, commanders = rules.batch(
+            owed=owed, capacity=today.daily_capacity, fighters_held=self.fighters_total - self.fighters_released,
+            commanders_held=self.commanders_total - self.commanders_released, policy=today.commander_policy,
+            fighters_released=self.fighters_released, fighters_total=self.fighters_total,
+            fraction=m.params.protocol.commander_release_fraction,
+        )
+        loss = rules.government_loss(exploitation_loss=p.exploitation_loss, fighters=fighters, commanders=commanders,
+                                     commander_weight=p.commander_weight, daily_capacity=today.daily_capacity)
+        threshold = rules.release_threshold(
+            loss=loss, guarantee=m.params.mediator.guarantee, pressure=m.pressure,
+            pressure_weight=m.params.mediator.pressure_weight, gain=p.cooperation_gain,
+        ) + today.threshold_shift - today.release_boost
+        chance = rules.choice_probability(trust_value=self.trust, threshold=threshold, temperature=p.temperature)
+        go = rules.release_decision(u=u, chance=chance, allowed=allowed, blocked=self.offensive,
+                                    owed=fighters + commanders)
+        self.released_today = (fighters + commanders) * go
+        self.commanders_today = commanders * go
+        self.released = self.released + self.released_today
+        self.commanders_released = self.commanders_released + self.commanders_today
+
+    def react(self, *, attributed_attacks: np.ndarray, taliban_owed: np.ndarray) -> None:
         """Update trust on what the Taliban did, and start offensive mode on a spike of attributed attacks."""
         p = self.params
         cooperation, defection = rules.government_evidence(
-            self.model.taliban.released_today, p.reciprocity_credit, attributed_attacks, p.calm_attacks,
-            p.calm_credit, p.attack_debit, taliban_owed, p.owed_grace, p.owed_debit,
+            taliban_released_today=self.model.taliban.released_today, reciprocity_credit=p.reciprocity_credit,
+            attributed_attacks=attributed_attacks, calm_attacks=p.calm_attacks, calm_credit=p.calm_credit,
+            attack_debit=p.attack_debit, owed=taliban_owed, owed_grace=p.owed_grace, owed_debit=p.owed_debit,
         )
-        self.observe(cooperation, defection)
-        left, counted = rules.offensive_update(self.offensive_left, attributed_attacks, p.offensive_trigger, p.offensive_days)
-        self.offensive_left = int(left)
-        self.offensive_days += int(counted)
+        self.observe(cooperation=cooperation, defection=defection)
+        self.offensive_left, counted = rules.offensive_update(
+            left=self.offensive_left, attributed=attributed_attacks, trigger=p.offensive_trigger,
+            duration=p.offensive_days)
+        self.offensive_days = self.offensive_days + counted
 
 
 class TalibanAgent(Side):
     """The Taliban: hold government personnel, reciprocate at the agreed ratio, decide violence and engagement."""
 
-    def __init__(self, model: mesa.Model, params, total: int):
+    STATE = Side.STATE + ("engaged", "returned_day", "walkouts", "attacks_today")
+
+    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray):
         super().__init__(model, params, total)
-        self.engaged = True
-        self.returned_day = -1
-        self.walkouts = 0
-        self.attacks_today = 0
+        self.engaged = np.ones(total.shape, dtype=bool)
+        self.returned_day = np.full(total.shape, -1, dtype=np.int64)
+        self.walkouts = np.zeros_like(total)
+        self.attacks_today = np.zeros_like(total)
 
-    def judge(self, behind: int) -> None:
+    def judge(self, *, behind: np.ndarray, today: SimpleNamespace) -> None:
         """Update trust on what the government did today."""
-        m, p = self.model, self.params
-        credit = rules.policy_value(m.commander_policy, p.verify_only_credit, p.unverified_credit)
+        gov, p = self.model.government, self.params
+        credit = rules.policy_value(policy=today.commander_policy, verify_only=p.verify_only_credit,
+                                    otherwise=p.unverified_credit)
         cooperation, defection = rules.taliban_evidence(
-            m.government.released_today, m.government.commanders_today, self.engaged, credit, p.release_credit,
-            p.commander_credit, behind, m.tranche_size,
-            p.behind_debit, m.government.offensive_left > 0, p.offensive_debit,
+            released_today=gov.released_today, commanders_today=gov.commanders_today, engaged=self.engaged,
+            unverified_credit=credit, release_credit=p.release_credit, commander_credit=p.commander_credit,
+            behind=behind, tranche_size=today.tranche_size, behind_debit=p.behind_debit, offensive=gov.offensive,
+            offensive_debit=p.offensive_debit,
         )
-        self.observe(cooperation, defection)
+        self.observe(cooperation=cooperation, defection=defection)
 
-    def reciprocate(self, target: int, u: float) -> None:
+    def reciprocate(self, *, target: np.ndarray, today: SimpleNamespace, u: np.ndarray) -> None:
         """Release at the agreed ratio, more likely with trust, less while the commander demand is unmet."""
-        m, p = self.model, self.params
+        m, p, gov = self.model, self.params, self.model.government
         owed = target - self.released
-        gov = m.government
-        unmet = rules.unmet_share(gov.commanders_total, gov.commanders_released)
-        softening = rules.policy_value(m.commander_policy, p.verification_softening, 0.0)
-        loss = rules.taliban_loss(p.exploitation_loss, p.commander_demand, m.insistence[m.day], unmet, softening)
-        pressure = m.pressure if m.scenario_.mediator.presses_taliban else 0.0
+        unmet = rules.unmet_share(commanders_total=gov.commanders_total, commanders_released=gov.commanders_released)
+        softening = rules.policy_value(policy=today.commander_policy, verify_only=p.verification_softening,
+                                       otherwise=0.0)
+        insistence = rules.demand_insistence(day=m.day, half_life=p.demand_half_life_days)
+        loss = rules.taliban_loss(exploitation_loss=p.exploitation_loss, commander_demand=p.commander_demand,
+                                  insistence=insistence, unmet_share=unmet, softening=softening)
+        mediator = m.params.mediator
         threshold = rules.release_threshold(
-            loss, m.scenario_.mediator.guarantee, pressure, m.scenario_.mediator.pressure_weight, p.cooperation_gain
+            loss=loss, guarantee=mediator.guarantee, pressure=np.where(mediator.presses_taliban, m.pressure, 0.0),
+            pressure_weight=mediator.pressure_weight, gain=p.cooperation_gain,
         )
-        chance = rules.choice_probability(self.trust, threshold, p.temperature)
-        go = rules.release_decision(u, chance, True, False, owed)
-        self.released_today = int(min(owed, m.protocol.taliban_daily_capacity) * go)
-        self.released += self.released_today
+        chance = rules.choice_probability(trust_value=self.trust, threshold=threshold, temperature=p.temperature)
+        go = rules.release_decision(u=u, chance=chance, allowed=True, blocked=False, owed=owed)
+        self.released_today = np.minimum(owed, m.params.protocol.taliban_daily_capacity) * go
+        self.released = self.released + self.released_today
 
-    def fight(self, u: float) -> None:
+    def fight(self, *, today: SimpleNamespace, u: np.ndarray) -> None:
         """Attacks today: Poisson around the base rate, restrained in proportion to trust while engaged, raised in retaliation."""
-        m, p = self.model, self.params
+        p = self.params
         rate = rules.taliban_attack_rate(
-            p.base_attacks, p.restraint, p.cohesion, self.engaged * self.trust, m.ceasefire_factor[m.day], p.retaliation,
-            m.government.offensive_left > 0,
+            base=p.base_attacks, restraint=p.restraint, cohesion=p.cohesion, cooperating=self.engaged * self.trust,
+            ceasefire_factor=today.ceasefire_factor, retaliation=p.retaliation,
+            offensive=self.model.government.offensive,
         )
-        self.attacks_today = int(rules.poisson_from_uniform(u, rate))
+        self.attacks_today = rules.poisson_from_uniform(u=u, rate=rate)
 
-    def decide_engagement(self, stalled_days: int, u: float) -> None:
+    def decide_engagement(self, *, stalled_days: np.ndarray, u: np.ndarray) -> None:
         """Walk out or come back (generous tit-for-tat); patience counts from the team's return."""
         p, day = self.params, self.model.day
         engaged, walked = rules.engagement(
-            self.engaged, self.trust, p.walkout_trust, rules.patience_clock(stalled_days, day, self.returned_day),
-            p.patience_days,
-            self.model.government.released_today, u, p.return_rate, p.return_on_release,
+            engaged=self.engaged, trust_value=self.trust, walkout_trust=p.walkout_trust,
+            waited_days=rules.patience_clock(stalled_days=stalled_days, day=day, returned_day=self.returned_day),
+            patience=p.patience_days, government_released_today=self.model.government.released_today, u=u,
+            return_rate=p.return_rate, return_on_release=p.return_on_release,
         )
-        if engaged and not self.engaged:
-            self.returned_day = day
-        self.engaged = bool(engaged)
-        self.walkouts += int(walked)
+        self.returned_day = np.where(engaged & ~self.engaged, day, self.returned_day)
+        self.engaged = engaged
+        self.walkouts = self.walkouts + walked

@@ -1,263 +1,288 @@
-"""The Mesa model: one step is one day, in the fixed order of DESIGN.md."""
+"""The Mesa model: one step is one day, in a fixed order; many runs ("lanes") at once.
+
+Lane k is one run with its own seed and, in a sweep, its own parameter values. Every
+state variable of the model and of the two agents is an array over lanes; the day's
+order is written once, in `step()`, and never branches on a lane's value. A lane that
+has ended is frozen, and the model stops when every lane has ended. Lane k gives
+exactly the same metrics and daily series as a one-lane model with the same seed and
+parameters, whatever the other lanes hold. One lane is the classic single run.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
 
 import mesa
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from sim.model import outcomes
-
-from sim.model import rules
+from sim.model import outcomes, rules
 from sim.model.agents import GovernmentAgent, TalibanAgent
+from sim.model.lanes import Lanes
 from sim.model.scenario import Scenario
+from sim.model.streams import Streams
 
-# Daily series: column name -> model attribute read by the DataCollector.
+# The daily series: column -> (object, attribute) read after each day, as `_state_value` names it.
 SERIES = {
     "government_scheduled": "scheduled",
-    "government_released": "government_released",
-    "taliban_released": "taliban_released",
-    "commanders_released": "commanders_released",
-    "trust_government": "trust_government",
-    "trust_taliban": "trust_taliban",
-    "engaged": "engaged",
+    "government_released": "government.released",
+    "taliban_released": "taliban.released",
+    "commanders_released": "government.commanders_released",
+    "trust_government": "government.trust",
+    "trust_taliban": "taliban.trust",
+    "engaged": "taliban.engaged",
     "offensive": "offensive",
     "pressure": "pressure",
-    "taliban_attacks": "taliban_attacks",
+    "taliban_attacks": "taliban.attacks_today",
     "iskp_attacks": "iskp_attacks",
     "attributed_attacks": "attributed_attacks",
 }
 
+# The model's own state, frozen with the agents' once a lane has ended.
+MODEL_STATE = ("pressure", "scheduled", "offensive", "last_move_day", "longest_stall", "first_release_day",
+               "broken_days", "window_sum", "iskp_attacks", "attributed_attacks", "taliban_attacks_total",
+               "iskp_total", "attributed_total")
+
+
+def _seeds(seed: int | Sequence[int] | ArrayLike | None, rng: int | None) -> np.ndarray:
+    if seed is None:
+        seed = rng
+    if seed is None:  # a fresh seed from entropy, kept so that the run can be repeated
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    seeds = np.atleast_1d(np.asarray(seed, dtype=object)).astype(np.int64)
+    if seeds.ndim != 1 or (seeds < 0).any():
+        raise ValueError("seed must be a non-negative integer or a list of them, one per lane")
+    return seeds
+
 
 class ExchangeModel(mesa.Model):
-    """A batched prisoner exchange between the Afghan government and the Taliban.
+    """A batched prisoner exchange between the Afghan government and the Taliban, for one or many runs.
 
-    `seed` is the run's integer seed; all randomness comes from the numpy Generator it
-    seeds, drawn as a fixed block of uniforms per day. With `collect=False` the daily
-    series is not recorded (sweeps need only the metrics); nothing else changes.
+    - `scenario`: one Scenario for every lane, or a list with one per lane;
+    - `seed`: the run's integer seed, or a list with one per lane (the number of lanes);
+      `rng` is Mesa's name for a single seed;
+    - `overrides`: dotted parameter path -> one value per lane (or one for all), on top of
+      the scenario (how sweeps give each lane its point without building a scenario each);
+    - `collect`: record the daily series with Mesa's DataCollector (sweeps need only metrics).
     """
 
-    def __init__(self, scenario: Scenario, seed: int, collect: bool = True):
-        super().__init__(rng=int(seed))
-        self.seed = int(seed)
-        self.scenario_ = scenario
-        self.protocol = p = scenario.protocol
-        self.horizon = scenario.calendar.horizon_days
-        self.uniforms = self.rng.random((self.horizon, rules.UNIFORMS_PER_DAY))
+    def __init__(
+        self,
+        scenario: Scenario | Sequence[Scenario] | None = None,
+        seed: int | Sequence[int] | None = None,
+        *,
+        overrides: Mapping[str, ArrayLike] | None = None,
+        collect: bool = True,
+        rng: int | None = None,
+    ):
+        seeds = _seeds(seed, rng)
+        super().__init__(rng=int(seeds[0]))
+        self.seeds = seeds
+        self.lanes = Lanes(Scenario() if scenario is None else scenario, size=len(seeds), overrides=overrides)
+        self.n_lanes = self.lanes.size
+        self.params = params = self.lanes.params
+        self.streams = Streams(seeds)
+        self.horizon = self.lanes.horizon
+        lanes = self.n_lanes
 
-        # Protocol values that events may change.
-        self.commander_policy = rules.POLICY_CODES[p.commander_policy]
-        self.tranche_size = p.tranche_size
-        self.tranche_interval = p.tranche_interval_days
-        self.daily_capacity = p.daily_capacity
-        self.conditions_enabled = p.conditions.enabled
-        days = np.arange(self.horizon)
-        self.schedule = rules.scheduled_released(
-            days, p.upfront_batch, p.upfront_start_day, p.daily_capacity, p.tranche_size, p.tranche_interval_days,
-            p.government_prisoners,
-        )
-        self.insistence = rules.demand_insistence(days, scenario.taliban.demand_half_life_days)
-
-        self._expand_events()
-        self.pressure = float(scenario.mediator.initial_pressure)
-        self.government = GovernmentAgent(self, scenario.government, p.government_prisoners, p.commanders)
-        self.taliban = TalibanAgent(self, scenario.taliban, p.taliban_prisoners)
+        p = params.protocol
+        self.government = GovernmentAgent(self, params.government, p.government_prisoners, p.commanders)
+        self.taliban = TalibanAgent(self, params.taliban, p.taliban_prisoners)
 
         self.day = 0
+        self.pressure = params.mediator.initial_pressure
+        self.scheduled = np.zeros(lanes, dtype=np.int64)
+        self.offensive = np.zeros(lanes, dtype=bool)
         self.last_move_day = p.upfront_start_day - 1
-        self.longest_stall = 0
-        self.first_release_day = math.nan
-        self.broken_days = 0
-        self._window = np.zeros(p.conditions.window_days, dtype=np.int64)
-        self.iskp_total = 0
-        self.attributed_total = 0
-        self.taliban_attacks_total = 0
-        self.outcome: str | None = None
-        self.end_day = self.horizon - 1
+        self.longest_stall = np.zeros(lanes, dtype=np.int64)
+        self.first_release_day = np.full(lanes, np.nan)
+        self.broken_days = np.zeros(lanes, dtype=np.int64)
+        self.window_sum = np.zeros(lanes, dtype=np.int64)  # attributed attacks over the conditions' window
+        self._attributed = np.zeros((self.horizon, lanes), dtype=np.int64)  # each day's, for the window
+        self.iskp_attacks = np.zeros(lanes, dtype=np.int64)
+        self.attributed_attacks = np.zeros(lanes, dtype=np.int64)
+        self.taliban_attacks_total = np.zeros(lanes, dtype=np.int64)
+        self.iskp_total = np.zeros(lanes, dtype=np.int64)
+        self.attributed_total = np.zeros(lanes, dtype=np.int64)
+
+        self.live = np.ones(lanes, dtype=bool)
+        self.outcome = np.full(lanes, outcomes.UNDECIDED, dtype=np.int8)
+        self.end_day = params.calendar.horizon_days - 1
         self.collect = collect
-        self.datacollector = mesa.DataCollector(model_reporters=dict(SERIES))
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: (lambda m, path=path: m._report(path)) for name, path in SERIES.items()})
         self.running = True
 
-    def _expand_events(self) -> None:
-        """Turn dated events into per-day factors and a list of policy changes."""
-        n = self.horizon
-        self.ceasefire_factor = np.ones(n)
-        self.release_boost = np.zeros(n)
-        self.threshold_shift = np.zeros(n)
-        self.spoiler_surge = np.ones(n)
-        self.pressure_shock = np.zeros(n)
-        self.policy_changes: dict[int, list] = {}
-        for day, ev in self.scenario_.event_days():
-            span = slice(day, day + getattr(ev, "duration_days", 1))
-            if ev.type == "ceasefire":
-                self.ceasefire_factor[span] *= ev.violence_factor
-                self.release_boost[span] += ev.release_boost
-            elif ev.type == "pressure_shock":
-                self.pressure_shock[day] += ev.amount
-            elif ev.type == "policy_change":
-                self.policy_changes.setdefault(day, []).append(ev)
-            elif ev.type == "political_split":
-                self.threshold_shift[span] += ev.threshold_shift
-            elif ev.type == "spoiler_surge":
-                self.spoiler_surge[span] *= ev.factor
-
-    # Values read by the DataCollector.
-    scheduled = 0
-    government_released = property(lambda self: self.government.released)
-    taliban_released = property(lambda self: self.taliban.released)
-    commanders_released = property(lambda self: self.government.commanders_released)
-    trust_government = property(lambda self: self.government.trust)
-    trust_taliban = property(lambda self: self.taliban.trust)
-    engaged = property(lambda self: self.taliban.engaged)
-    offensive = False  # whether releases are blocked today (set at step 2)
-    taliban_attacks = property(lambda self: self.taliban.attacks_today)
-    iskp_attacks = 0
-    attributed_attacks = 0
-
-    def _apply_policy_changes(self) -> None:
-        for ev in self.policy_changes.get(self.day, ()):
-            if any(v is not None for v in (ev.tranche_size, ev.tranche_interval_days, ev.daily_capacity)):
-                self.tranche_size = ev.tranche_size or self.tranche_size
-                self.tranche_interval = ev.tranche_interval_days or self.tranche_interval
-                self.daily_capacity = ev.daily_capacity or self.daily_capacity
-                self._reschedule()
-            if ev.conditions_enabled is not None:
-                self.conditions_enabled = ev.conditions_enabled
-            if ev.commander_policy is not None:
-                self.commander_policy = rules.POLICY_CODES[ev.commander_policy]
-
-    def _reschedule(self) -> None:
-        """Continue the schedule from today with the new capacity, size and interval, without re-judging the past.
-
-        What was due by yesterday stays due. The rest of the up-front batch continues
-        at the new capacity, then tranches follow every new interval; if the up-front
-        batch is done, the tranche cycle keeps its phase (counted from the last day
-        something fell due), so restating the old values changes nothing.
-        """
-        p, day, total = self.protocol, self.day, self.government.total
-        due = int(self.schedule[day - 1]) if day > 0 else 0
-        days = np.arange(day, self.horizon)
-        if due < p.upfront_batch:
-            tail = rules.scheduled_released(
-                days, p.upfront_batch - due, max(day, p.upfront_start_day), self.daily_capacity,
-                self.tranche_size, self.tranche_interval, total - due,
-            )
-        else:
-            rises = np.flatnonzero(np.diff(self.schedule[:day], prepend=0) > 0)
-            anchor = int(rises[-1]) if len(rises) else p.upfront_start_day - 1
-            tail = np.maximum(days - anchor, 0) // self.tranche_interval * self.tranche_size
-        self.schedule[day:] = np.minimum(due + tail, total)
+    # ------------------------------------------------------------------ the day
 
     def step(self) -> None:
-        """One day, in the fixed order of DESIGN.md."""
-        day, u = self.day, self.uniforms[self.day]
-        gov, tal, p = self.government, self.taliban, self.protocol
+        """One day, in a fixed order (docs/ODD.md, section 3)."""
+        day, gov, tal, p = self.day, self.government, self.taliban, self.params
+        u = self.streams.draw(day)
+        today = self.lanes.today(day)
+        before = self._state()
 
-        # 1. Events of the day.
-        self._apply_policy_changes()
-        if self.pressure_shock[day]:
-            self.pressure = float(rules.pressure_update(self.pressure, 0, 0, 0, 0, self.pressure_shock[day]))
+        # 1. Events of the day: a pressure shock (the others act through `today`).
+        self.pressure = rules.pressure_update(pressure=self.pressure, slipping=False, moved=False, growth=0.0,
+                                              decay=0.0, shock=today.pressure_shock)
 
         # 2. Government: release what the schedule owes, when conditions and trust allow.
-        self.scheduled = int(self.schedule[day])
-        self.offensive = gov.offensive_left > 0
-        in_upfront = gov.released < p.upfront_batch
+        self.scheduled = today.schedule
+        self.offensive = gov.offensive
+        conditions = p.protocol.conditions
+        past_upfront = gov.released >= p.protocol.upfront_batch
         allowed = rules.conditions_met(
-            self.conditions_enabled and (p.conditions.apply_to_upfront or not in_upfront),
-            self._window.sum(), p.conditions.window_days, p.conditions.max_attacks_per_day,
-            p.conditions.require_engagement, tal.engaged,
+            enabled=today.conditions_enabled & (conditions.apply_to_upfront | past_upfront),
+            attributed_in_window=self.window_sum, window_days=conditions.window_days,
+            max_attacks_per_day=conditions.max_attacks_per_day, require_engagement=conditions.require_engagement,
+            engaged=tal.engaged,
         )
-        gov.release(self.scheduled - gov.released, allowed, u[rules.U_GOV_RELEASE])
-        behind = max(self.scheduled - gov.released, 0)
+        gov.release(owed=self.scheduled - gov.released, allowed=allowed, today=today, u=u["government_release"])
+        behind = np.maximum(self.scheduled - gov.released, 0)
 
-        # 3. Taliban: judge, reciprocate, fight, walk out or come back.
-        tal.judge(behind)
-        target = int(rules.reciprocal_target(gov.released, gov.total, p.reciprocity_ratio, tal.total))
-        tal.reciprocate(target, u[rules.U_TAL_RELEASE])
-        tal.fight(u[rules.U_TAL_ATTACKS])
-        moved = gov.released_today > 0 or tal.released_today > 0
-        if moved:
-            self.last_move_day = day
-            if math.isnan(self.first_release_day) and gov.released_today > 0:
-                self.first_release_day = day
+        # 3. Taliban: judge, reciprocate, fight; then, with today's moves known, walk out or come back.
+        tal.judge(behind=behind, today=today)
+        target = rules.reciprocal_target(government_released=gov.released, government_total=gov.total,
+                                         ratio=p.protocol.reciprocity_ratio, taliban_total=tal.total)
+        tal.reciprocate(target=target, today=today, u=u["taliban_release"])
+        tal.fight(today=today, u=u["taliban_attacks"])
+        moved = (gov.released_today > 0) | (tal.released_today > 0)
+        self.last_move_day = np.where(moved, day, self.last_move_day)
+        self.first_release_day = np.where(np.isnan(self.first_release_day) & (gov.released_today > 0), day,
+                                          self.first_release_day)
         stalled = day - self.last_move_day
-        self.longest_stall = max(self.longest_stall, stalled)
-        tal.decide_engagement(stalled, u[rules.U_RETURN])
+        self.longest_stall = np.maximum(self.longest_stall, stalled)
+        tal.decide_engagement(stalled_days=stalled, u=u["return"])
 
         # 4. Spoilers: ISKP attacks, some booked against the Taliban.
-        s = self.scenario_.spoilers
-        progress = (gov.released + tal.released) / (gov.total + tal.total)
-        rate_attr, rate_other = rules.spoiler_rates(
-            s.attack_rate, s.progress_timing, progress, self.spoiler_surge[day], s.misattribution
+        s = p.spoilers
+        rate_booked, rate_other = rules.spoiler_rates(
+            attack_rate=s.attack_rate, progress_timing=s.progress_timing, surge=today.spoiler_surge,
+            misattribution=s.misattribution,
+            progress=rules.progress(government_released=gov.released, taliban_released=tal.released,
+                                    government_total=gov.total, taliban_total=tal.total),
         )
-        misattributed = int(rules.poisson_from_uniform(u[rules.U_ISKP_ATTRIBUTED], rate_attr))
-        self.iskp_attacks = misattributed + int(rules.poisson_from_uniform(u[rules.U_ISKP_OTHER], rate_other))
+        misattributed = rules.poisson_from_uniform(u=u["iskp_attributed"], rate=rate_booked)
+        self.iskp_attacks = misattributed + rules.poisson_from_uniform(u=u["iskp_other"], rate=rate_other)
         self.attributed_attacks = tal.attacks_today + misattributed
-        self._window[day % len(self._window)] = self.attributed_attacks
+        self._remember_attributed(day)
 
-        # 5. Government trust; a spike of attributed attacks starts offensive mode.
-        gov.react(self.attributed_attacks, target - tal.released)
+        # 5. Government: trust on what the Taliban did; a spike of attributed attacks starts offensive mode.
+        gov.react(attributed_attacks=self.attributed_attacks, taliban_owed=target - tal.released)
 
-        # 6. US pressure.
-        m = self.scenario_.mediator
-        self.pressure = float(rules.pressure_update(
-            self.pressure, behind > 0, moved, m.pressure_growth, m.pressure_decay, 0.0
-        ))
+        # 6. US pressure: grows while the schedule slips, fades on days with progress.
+        m = p.mediator
+        self.pressure = rules.pressure_update(pressure=self.pressure, slipping=behind > 0, moved=moved,
+                                              growth=m.pressure_growth, decay=m.pressure_decay, shock=0.0)
 
-        # 7. Record the day; check the end.
-        self.iskp_total += self.iskp_attacks
-        self.attributed_total += self.attributed_attacks
-        self.taliban_attacks_total += tal.attacks_today
+        # 7. Totals, the collapse clock; lanes that had ended keep yesterday's state; record; check the end.
+        self.taliban_attacks_total = self.taliban_attacks_total + tal.attacks_today
+        self.iskp_total = self.iskp_total + self.iskp_attacks
+        self.attributed_total = self.attributed_total + self.attributed_attacks
+        broken = outcomes.is_broken(engaged=tal.engaged, trust_government=gov.trust, trust_taliban=tal.trust,
+                                    floor=p.outcomes.collapse_trust)
+        self.broken_days = rules.streak(length=self.broken_days, today=broken)
+        self._freeze(before)
         if self.collect:
             self.datacollector.collect(self)
         self._check_end(stalled)
         self.day += 1
 
-    def _check_end(self, stalled: int) -> None:
-        gov, tal, o = self.government, self.taliban, self.scenario_.outcomes
-        broken = outcomes.is_broken(tal.engaged, gov.trust, tal.trust, o.collapse_trust)
-        self.broken_days = int(rules.streak(self.broken_days, broken))
-        if outcomes.is_completed(gov.held, gov.total, tal.held, tal.total, self.protocol.completion_tolerance):
-            self.outcome = outcomes.COMPLETED
-        elif self.broken_days >= o.collapse_window_days:
-            self.outcome = outcomes.COLLAPSED
-        elif self.day >= self.horizon - 1:
-            moved_ever = self.government.released > 0 or self.taliban.released > 0
-            self.outcome = str(outcomes.horizon_outcome(stalled, o.deadlock_window_days, moved_ever))
-        if self.outcome is not None:
-            self.end_day = self.day
-            self.running = False
+    def _remember_attributed(self, day: int) -> None:
+        """Keep today's attributed attacks and move the conditions' window on by one day."""
+        window = self.params.protocol.conditions.window_days
+        leaving = day - window
+        dropped = np.where(leaving >= 0, self._attributed[np.maximum(leaving, 0), np.arange(self.n_lanes)], 0)
+        self._attributed[day] = self.attributed_attacks
+        self.window_sum = self.window_sum + self.attributed_attacks - dropped
 
-    def run(self) -> outcomes.RunMetrics:
-        """Run to the end and return the run's metrics."""
+    def _check_end(self, stalled: np.ndarray) -> None:
+        gov, tal, p = self.government, self.taliban, self.params
+        code = outcomes.decide(
+            completed=outcomes.is_completed(government_held=gov.held, government_total=gov.total,
+                                            taliban_held=tal.held, taliban_total=tal.total,
+                                            tolerance=p.protocol.completion_tolerance),
+            broken_days=self.broken_days, collapse_window=p.outcomes.collapse_window_days,
+            at_horizon=self.day >= p.calendar.horizon_days - 1, stalled_days=stalled,
+            deadlock_window=p.outcomes.deadlock_window_days, any_release=(gov.released > 0) | (tal.released > 0),
+        )
+        ending = self.live & (code != outcomes.UNDECIDED)
+        self.outcome = np.where(ending, code, self.outcome)
+        self.end_day = np.where(ending, self.day, self.end_day)
+        self.live = self.live & ~ending
+        self.running = bool(self.live.any())
+
+    # ------------------------------------------------------------------ frozen lanes
+
+    def _holders(self) -> list[tuple[object, tuple[str, ...]]]:
+        return [(self, MODEL_STATE), (self.government, self.government.STATE), (self.taliban, self.taliban.STATE)]
+
+    def _state(self) -> list[tuple[object, str, np.ndarray]]:
+        """References to every state array (updates always make new arrays, so these stay as they were)."""
+        return [(holder, name, getattr(holder, name)) for holder, names in self._holders() for name in names]
+
+    def _freeze(self, before: list[tuple[object, str, np.ndarray]]) -> None:
+        """Lanes that had ended before today get their state back: today changed nothing for them."""
+        if self.live.all():
+            return
+        ended = ~self.live
+        for holder, name, old in before:
+            setattr(holder, name, np.where(ended, old, getattr(holder, name)))
+
+    # ------------------------------------------------------------------ results
+
+    def _report(self, path: str):
+        """A value of the daily series: a number for one lane, an array (copied) for several."""
+        holder: object = self
+        *parts, name = path.split(".")
+        for part in parts:
+            holder = getattr(holder, part)
+        value = np.asarray(getattr(holder, name))
+        return value.item() if self.n_lanes == 1 else value  # the DataCollector stores a copy
+
+    def run(self) -> pd.DataFrame:
+        """Run every lane to its end; return the metrics, one row per lane."""
         while self.running:
             self.step()
         return self.metrics()
 
-    def metrics(self) -> outcomes.RunMetrics:
+    def metrics(self) -> pd.DataFrame:
+        """One row per lane: `lane`, `seed`, then the run metrics (outcomes.METRICS).
+
+        A lane not yet ended reads as partial, with the current day's values.
+        """
         gov, tal = self.government, self.taliban
-        return outcomes.RunMetrics(
-            outcome=self.outcome or outcomes.PARTIAL,
-            end_day=self.end_day,
-            government_released=gov.released,
-            taliban_released=tal.released,
-            commanders_released=gov.commanders_released,
-            first_release_day=self.first_release_day,
-            longest_stall_days=self.longest_stall,
-            walkouts=tal.walkouts,
-            offensive_days=gov.offensive_days,
-            taliban_attacks=self.taliban_attacks_total,
-            iskp_attacks=self.iskp_total,
-            attributed_attacks=self.attributed_total,
-            final_trust_government=gov.trust,
-            final_trust_taliban=tal.trust,
-            final_pressure=self.pressure,
-        )
+        columns = {
+            "lane": np.arange(self.n_lanes),
+            "seed": self.seeds,
+            "outcome": outcomes.names(self.outcome),
+            "end_day": np.where(self.live, self.day - 1, self.end_day),
+            "government_released": gov.released,
+            "taliban_released": tal.released,
+            "commanders_released": gov.commanders_released,
+            "first_release_day": self.first_release_day,
+            "longest_stall_days": self.longest_stall,
+            "walkouts": tal.walkouts,
+            "offensive_days": gov.offensive_days,
+            "taliban_attacks": self.taliban_attacks_total,
+            "iskp_attacks": self.iskp_total,
+            "attributed_attacks": self.attributed_total,
+            "final_trust_government": gov.trust,
+            "final_trust_taliban": tal.trust,
+            "final_pressure": self.pressure,
+        }
+        return pd.DataFrame({k: np.broadcast_to(v, (self.n_lanes,)) for k, v in columns.items()})
 
     def series(self) -> pd.DataFrame:
-        """The daily series of this run, one row per simulated day."""
-        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        df.insert(0, "day", np.arange(len(df)))
-        return df
+        """The daily series, one row per lane and simulated day (`lane`, `day`, then SERIES), each lane to its end."""
+        recorded = self.datacollector.model_vars
+        days = len(next(iter(recorded.values()), []))
+        last = np.where(self.live, self.day - 1, self.end_day)
+        within = (np.arange(days)[None, :] <= last[:, None])  # lane x day
+        lane, day = np.nonzero(within)
+        frame = {"lane": lane, "day": day}
+        for name in SERIES:
+            values = np.asarray(recorded.get(name, [])).reshape(days, self.n_lanes)
+            frame[name] = values.T[within]
+        return pd.DataFrame(frame)

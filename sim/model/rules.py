@@ -1,12 +1,14 @@
 """Pure decision and update rules: the one source of truth for behaviour.
 
-Every function takes state and parameters and returns new values, using only numpy
-operations and arithmetic, so that it gives the same result on one run (floats)
-and on many runs at once (arrays). No function branches in Python on a value.
+Every function takes state and parameters by keyword and returns new values, using
+only numpy operations and arithmetic, so that it gives the same result on one run
+(floats) and on many runs at once (arrays over lanes). No function branches in
+Python on a value. Keyword-only arguments keep two same-typed values from being
+swapped silently.
 
 Sources: Beta reputation (Jøsang and Ismail 2002); reassurance threshold (Kydd
 2000, 2005) with third-party guarantees (Walter 2002); quantal response (McKelvey
-and Palfrey 1995). See docs/ODD.md.
+and Palfrey 1995). See docs/ODD.md, section 7.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from scipy.special import ndtri
 REFUSE, FIRST_BATCH, VERIFY_ONLY, AFTER_FRACTION = 0, 1, 2, 3
 POLICY_CODES = {"refuse": REFUSE, "first_batch": FIRST_BATCH, "verify_only": VERIFY_ONLY, "after_fraction": AFTER_FRACTION}
 
-# Order of the uniforms drawn for each day: a run's stream depends only on its seed and the day.
-U_GOV_RELEASE, U_TAL_RELEASE, U_TAL_ATTACKS, U_ISKP_ATTRIBUTED, U_ISKP_OTHER, U_RETURN = range(6)
-UNIFORMS_PER_DAY = 6
+# exp(-rate) underflows past about 745; above this, a Poisson is normal to within 0.04 skewness.
+EXACT_RATE = 700.0
+_LN2 = float(np.log(2.0))
 
 
 def _positive(x: ArrayLike) -> ArrayLike:
@@ -29,25 +31,25 @@ def _positive(x: ArrayLike) -> ArrayLike:
     return x * (x > 0)
 
 
-def beta_prior(initial_trust: ArrayLike, prior_weight: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+def beta_prior(*, initial_trust: ArrayLike, prior_weight: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Evidence (r, s) that gives trust `initial_trust` with the weight of `prior_weight` days."""
     total = prior_weight + 2.0
     return initial_trust * total - 1.0, (1.0 - initial_trust) * total - 1.0
 
 
-def beta_update(r: ArrayLike, s: ArrayLike, cooperation: ArrayLike, defection: ArrayLike, memory: ArrayLike):
+def beta_update(*, r: ArrayLike, s: ArrayLike, cooperation: ArrayLike, defection: ArrayLike,
+                memory: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Discount yesterday's evidence by the memory factor and add today's."""
     return memory * r + cooperation, memory * s + defection
 
 
-def trust(r: ArrayLike, s: ArrayLike) -> ArrayLike:
+def trust(*, r: ArrayLike, s: ArrayLike) -> ArrayLike:
     """Expected value of the Beta reputation: (r + 1) / (r + s + 2), in [0, 1]."""
     return (r + 1.0) / (r + s + 2.0)
 
 
-def release_threshold(
-    loss: ArrayLike, guarantee: ArrayLike, pressure: ArrayLike, pressure_weight: ArrayLike, gain: ArrayLike
-) -> ArrayLike:
+def release_threshold(*, loss: ArrayLike, guarantee: ArrayLike, pressure: ArrayLike, pressure_weight: ArrayLike,
+                      gain: ArrayLike) -> ArrayLike:
     """Kydd's trust threshold p* = L' / ((b - e) + L'), with L' = max(L (1 - g) - pi P, 0).
 
     It rises with the loss if exploited and falls with a third-party guarantee and with
@@ -57,70 +59,51 @@ def release_threshold(
     return effective / (gain + effective)
 
 
-def choice_probability(trust_value: ArrayLike, threshold: ArrayLike, temperature: ArrayLike) -> ArrayLike:
+def choice_probability(*, trust_value: ArrayLike, threshold: ArrayLike, temperature: ArrayLike) -> ArrayLike:
     """Quantal (logistic) response: the chance of cooperating today given trust and threshold."""
     z = (threshold - trust_value) / temperature
     return 1.0 / (1.0 + np.exp(np.minimum(z, 700.0)))
 
 
-def poisson_from_uniform(u: ArrayLike, rate: ArrayLike) -> ArrayLike:
+def poisson_from_uniform(*, u: ArrayLike, rate: ArrayLike) -> np.ndarray:
     """Poisson count by inversion of one uniform, so each day uses a fixed count of draws.
 
-    Exact inversion up to EXACT_RATE a day (beyond it exp(-rate) underflows); above
-    it, the normal approximation with continuity correction, still from the one uniform.
-    One run (floats) takes a plain-Python loop, many runs (arrays) a vectorized one;
-    both do the same IEEE double arithmetic in the same order, so they agree exactly.
+    The count is the smallest k with u <= F(k; rate), the CDF summed term by term
+    (p_k = p_(k-1) * rate / k), stopping where adding a term no longer changes F in
+    double precision. Each element's arithmetic is the same whatever the others hold
+    (a finished element is masked out), so lane k of many runs equals one run exactly.
+    Above EXACT_RATE a day, where exp(-rate) underflows, the normal approximation with
+    continuity correction, from the same uniform.
     """
-    if np.ndim(u) == 0 and np.ndim(rate) == 0:
-        lam, u = float(rate) * (rate > 0), float(u)
-        if lam > EXACT_RATE:
-            return int(_normal_count(u, lam))
-        p = cdf = float(np.exp(-lam))
-        k = 0
-        while u > cdf:
-            p = p * lam / (k + 1)
-            if cdf + p == cdf:  # rounding left the CDF just below u: the tail adds nothing more
-                break
-            k += 1
-            cdf = cdf + p
-        return k
-    u = np.asarray(u, dtype=float)
-    lam = _positive(np.asarray(rate, dtype=float))
+    u, lam = np.broadcast_arrays(np.asarray(u, dtype=float), _positive(np.asarray(rate, dtype=float)))
     exact = np.minimum(lam, EXACT_RATE)
-    p = np.exp(-exact)
-    cdf = p
-    k = np.zeros(np.broadcast(u, lam).shape, dtype=np.int64)
-    active = u > cdf
+    term = np.exp(-exact)
+    cdf = term
+    k = np.zeros(u.shape, dtype=np.int64)
+    searching = u > cdf
     i = 0
-    while active.any():
+    while searching.any():
         i += 1
-        p = p * exact / i
-        grown = cdf + p
-        step = active & (grown != cdf)
+        term = term * exact / i
+        grown = cdf + term
+        step = searching & (grown != cdf)  # rounding left the CDF just below u: the tail adds nothing more
         k = k + step
         cdf = np.where(step, grown, cdf)
-        active = step & (u > cdf)
-    return np.where(lam > EXACT_RATE, _normal_count(u, lam), k)
+        searching = step & (u > cdf)
+    large = lam > EXACT_RATE
+    if large.any():
+        k = np.where(large, _normal_count(u, lam), k)
+    return np.asarray(k)
 
 
-def _normal_count(u: ArrayLike, lam: ArrayLike) -> ArrayLike:
+def _normal_count(u: ArrayLike, lam: ArrayLike) -> np.ndarray:
     z = ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
     return np.maximum(np.floor(lam + np.sqrt(lam) * z + 0.5), 0).astype(np.int64)
 
 
-# exp(-rate) underflows past about 745; above this, a Poisson is normal to within 0.04 skewness.
-EXACT_RATE = 700.0
-
-
-def scheduled_released(
-    day: ArrayLike,
-    upfront_batch: ArrayLike,
-    upfront_start_day: ArrayLike,
-    daily_capacity: ArrayLike,
-    tranche_size: ArrayLike,
-    tranche_interval: ArrayLike,
-    total: ArrayLike,
-) -> ArrayLike:
+def scheduled_released(*, day: ArrayLike, upfront_batch: ArrayLike, upfront_start_day: ArrayLike,
+                       daily_capacity: ArrayLike, tranche_size: ArrayLike, tranche_interval: ArrayLike,
+                       total: ArrayLike) -> ArrayLike:
     """How many government prisoners the decree says should be out by the end of `day`.
 
     The up-front batch at the daily capacity from its start day, then one tranche every
@@ -133,24 +116,14 @@ def scheduled_released(
     return np.minimum(upfront + tranches * tranche_size, total)
 
 
-_LN2 = float(np.log(2.0))
-
-
-def demand_insistence(day: ArrayLike, half_life: ArrayLike) -> ArrayLike:
+def demand_insistence(*, day: ArrayLike, half_life: ArrayLike) -> ArrayLike:
     """How hard the Taliban still press the commander demand: 1 on day 0, halving every half-life."""
     return np.exp(np.multiply(day, -_LN2 / half_life))
 
 
-def batch(
-    owed: ArrayLike,
-    capacity: ArrayLike,
-    fighters_held: ArrayLike,
-    commanders_held: ArrayLike,
-    policy: ArrayLike,
-    fighters_released: ArrayLike,
-    fighters_total: ArrayLike,
-    fraction: ArrayLike,
-) -> tuple[ArrayLike, ArrayLike]:
+def batch(*, owed: ArrayLike, capacity: ArrayLike, fighters_held: ArrayLike, commanders_held: ArrayLike,
+          policy: ArrayLike, fighters_released: ArrayLike, fighters_total: ArrayLike,
+          fraction: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Fighters and commanders in today's batch if the government releases.
 
     Commanders go first once the policy lets them: at once (first_batch), after a share of
@@ -167,54 +140,35 @@ def batch(
     return fighters, commanders
 
 
-def government_loss(
-    exploitation_loss: ArrayLike,
-    fighters: ArrayLike,
-    commanders: ArrayLike,
-    commander_weight: ArrayLike,
-    daily_capacity: ArrayLike,
-) -> ArrayLike:
+def government_loss(*, exploitation_loss: ArrayLike, fighters: ArrayLike, commanders: ArrayLike,
+                    commander_weight: ArrayLike, daily_capacity: ArrayLike) -> ArrayLike:
     """Loss if exploited: the batch's military value (a commander counts as many fighters) per day's capacity."""
     return exploitation_loss * (fighters + commanders * commander_weight) / daily_capacity
 
 
-def taliban_loss(
-    exploitation_loss: ArrayLike,
-    commander_demand: ArrayLike,
-    insistence: ArrayLike,
-    unmet_share: ArrayLike,
-    softening: ArrayLike,
-) -> ArrayLike:
+def taliban_loss(*, exploitation_loss: ArrayLike, commander_demand: ArrayLike, insistence: ArrayLike,
+                 unmet_share: ArrayLike, softening: ArrayLike) -> ArrayLike:
     """The Taliban's loss if exploited, raised while the demanded commanders are still held."""
     return exploitation_loss + commander_demand * insistence * unmet_share * (1.0 - softening)
 
 
-def reciprocal_target(
-    government_released: ArrayLike, government_total: ArrayLike, ratio: ArrayLike, taliban_total: ArrayLike
-) -> ArrayLike:
+def reciprocal_target(*, government_released: ArrayLike, government_total: ArrayLike, ratio: ArrayLike,
+                      taliban_total: ArrayLike) -> ArrayLike:
     """Taliban releases owed in total at the agreed ratio; everything once the government has released all."""
     at_ratio = np.minimum(government_released * ratio // 1, taliban_total)
     done = government_released >= government_total
     return np.asarray(at_ratio + (taliban_total - at_ratio) * done, dtype=np.int64)
 
 
-def taliban_attack_rate(
-    base: ArrayLike,
-    restraint: ArrayLike,
-    cohesion: ArrayLike,
-    cooperating: ArrayLike,
-    ceasefire_factor: ArrayLike,
-    retaliation: ArrayLike,
-    offensive: ArrayLike,
-) -> ArrayLike:
+def taliban_attack_rate(*, base: ArrayLike, restraint: ArrayLike, cohesion: ArrayLike, cooperating: ArrayLike,
+                        ceasefire_factor: ArrayLike, retaliation: ArrayLike, offensive: ArrayLike) -> ArrayLike:
     """Expected Taliban attacks today: restraint while cooperating, limited by command cohesion."""
     return base * (1.0 - restraint * cohesion * cooperating) * ceasefire_factor * (1.0 + retaliation * offensive)
 
 
-def spoiler_rates(
-    attack_rate: ArrayLike, progress_timing: ArrayLike, progress: ArrayLike, surge: ArrayLike, misattribution: ArrayLike
-) -> tuple[ArrayLike, ArrayLike]:
-    """Expected ISKP attacks booked against the Taliban and not, rising as the exchange nears completion.
+def spoiler_rates(*, attack_rate: ArrayLike, progress_timing: ArrayLike, progress: ArrayLike, surge: ArrayLike,
+                  misattribution: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """Expected ISKP attacks (booked against the Taliban, not booked), rising as the exchange nears completion.
 
     Splitting a Poisson count by a probability gives two independent Poisson counts
     (thinning), so each part takes one uniform.
@@ -223,19 +177,16 @@ def spoiler_rates(
     return total * misattribution, total * (1.0 - misattribution)
 
 
-def taliban_evidence(
-    released_today: ArrayLike,
-    commanders_today: ArrayLike,
-    engaged: ArrayLike,
-    unverified_credit: ArrayLike,
-    release_credit: ArrayLike,
-    commander_credit: ArrayLike,
-    behind: ArrayLike,
-    tranche_size: ArrayLike,
-    behind_debit: ArrayLike,
-    offensive: ArrayLike,
-    offensive_debit: ArrayLike,
-) -> tuple[ArrayLike, ArrayLike]:
+def progress(*, government_released: ArrayLike, taliban_released: ArrayLike, government_total: ArrayLike,
+             taliban_total: ArrayLike) -> ArrayLike:
+    """Share of all prisoners released by either side: how near the exchange is to completion."""
+    return (government_released + taliban_released) / (government_total + taliban_total)
+
+
+def taliban_evidence(*, released_today: ArrayLike, commanders_today: ArrayLike, engaged: ArrayLike,
+                     unverified_credit: ArrayLike, release_credit: ArrayLike, commander_credit: ArrayLike,
+                     behind: ArrayLike, tranche_size: ArrayLike, behind_debit: ArrayLike, offensive: ArrayLike,
+                     offensive_debit: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Cooperation and defection the Taliban see in what the government did today.
 
     A release is cooperation, credited less when the technical team is not there to
@@ -248,85 +199,65 @@ def taliban_evidence(
     return cooperation, defection
 
 
-def government_evidence(
-    taliban_released_today: ArrayLike,
-    reciprocity_credit: ArrayLike,
-    attributed_attacks: ArrayLike,
-    calm_attacks: ArrayLike,
-    calm_credit: ArrayLike,
-    attack_debit: ArrayLike,
-    owed: ArrayLike,
-    owed_grace: ArrayLike,
-    owed_debit: ArrayLike,
-) -> tuple[ArrayLike, ArrayLike]:
+def government_evidence(*, taliban_released_today: ArrayLike, reciprocity_credit: ArrayLike,
+                        attributed_attacks: ArrayLike, calm_attacks: ArrayLike, calm_credit: ArrayLike,
+                        attack_debit: ArrayLike, owed: ArrayLike, owed_grace: ArrayLike,
+                        owed_debit: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Cooperation and defection the government sees: reciprocal releases and calm versus attacks and arrears."""
     cooperation = (taliban_released_today > 0) * reciprocity_credit + (attributed_attacks <= calm_attacks) * calm_credit
     defection = attributed_attacks * attack_debit + (owed > owed_grace) * owed_debit
     return cooperation, defection
 
 
-def engagement(
-    engaged: ArrayLike,
-    trust_value: ArrayLike,
-    walkout_trust: ArrayLike,
-    stalled_days: ArrayLike,
-    patience: ArrayLike,
-    government_released_today: ArrayLike,
-    u: ArrayLike,
-    return_rate: ArrayLike,
-    return_on_release: ArrayLike,
-) -> tuple[ArrayLike, ArrayLike]:
+def engagement(*, engaged: ArrayLike, trust_value: ArrayLike, walkout_trust: ArrayLike, waited_days: ArrayLike,
+               patience: ArrayLike, government_released_today: ArrayLike, u: ArrayLike, return_rate: ArrayLike,
+               return_on_release: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Tomorrow's engagement of the technical team, and whether it walked out today.
 
     The team walks out when trust falls below a threshold or nothing has moved for
     `patience` days; once out, it comes back with a small daily chance, a larger one
     on a day the government releases (generous tit-for-tat).
     """
-    walks = engaged & ((trust_value < walkout_trust) | (stalled_days >= patience))
+    walks = engaged & ((trust_value < walkout_trust) | (waited_days >= patience))
     released = government_released_today > 0
     chance = return_rate + (return_on_release - return_rate) * released
     returns = np.logical_not(engaged) & (u < chance)
     return (engaged & np.logical_not(walks)) | returns, walks
 
 
-def conditions_met(
-    enabled: ArrayLike,
-    attributed_in_window: ArrayLike,
-    window_days: ArrayLike,
-    max_attacks_per_day: ArrayLike,
-    require_engagement: ArrayLike,
-    engaged: ArrayLike,
-) -> ArrayLike:
+def conditions_met(*, enabled: ArrayLike, attributed_in_window: ArrayLike, window_days: ArrayLike,
+                   max_attacks_per_day: ArrayLike, require_engagement: ArrayLike, engaged: ArrayLike) -> ArrayLike:
     """Whether the decree's conditions allow a release today."""
     calm = attributed_in_window / window_days <= max_attacks_per_day
     present = engaged | np.logical_not(require_engagement)
     return np.logical_not(enabled) | (calm & present)
 
 
-def pressure_update(
-    pressure: ArrayLike, slipping: ArrayLike, moved: ArrayLike, growth: ArrayLike, decay: ArrayLike, shock: ArrayLike
-) -> ArrayLike:
+def pressure_update(*, pressure: ArrayLike, slipping: ArrayLike, moved: ArrayLike, growth: ArrayLike,
+                    decay: ArrayLike, shock: ArrayLike) -> ArrayLike:
     """US pressure: grows while the schedule slips, fades on days with progress, jumps with shocks; in [0, 1]."""
     value = (pressure + slipping * growth) * (1.0 - moved * decay) + shock
     return np.minimum(_positive(value), 1.0)
 
 
-def release_decision(u: ArrayLike, chance: ArrayLike, allowed: ArrayLike, blocked: ArrayLike, owed: ArrayLike) -> ArrayLike:
+def release_decision(*, u: ArrayLike, chance: ArrayLike, allowed: ArrayLike, blocked: ArrayLike,
+                     owed: ArrayLike) -> ArrayLike:
     """Whether a side releases today: something is owed, nothing blocks it, and the logistic draw says yes."""
     return allowed & np.logical_not(blocked) & (owed > 0) & (u < chance)
 
 
-def policy_value(policy: ArrayLike, verify_only: ArrayLike, otherwise: ArrayLike) -> ArrayLike:
+def policy_value(*, policy: ArrayLike, verify_only: ArrayLike, otherwise: ArrayLike) -> ArrayLike:
     """A value that differs when commanders join verification (verify_only) from every other policy."""
     return otherwise + (verify_only - otherwise) * (policy == VERIFY_ONLY)
 
 
-def unmet_share(commanders_total: ArrayLike, commanders_released: ArrayLike) -> ArrayLike:
+def unmet_share(*, commanders_total: ArrayLike, commanders_released: ArrayLike) -> ArrayLike:
     """Share of the demanded commanders still held (0 when none were demanded)."""
     return (commanders_total - commanders_released) / np.maximum(commanders_total, 1)
 
 
-def offensive_update(left: ArrayLike, attributed: ArrayLike, trigger: ArrayLike, duration: ArrayLike):
+def offensive_update(*, left: ArrayLike, attributed: ArrayLike, trigger: ArrayLike,
+                     duration: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Offensive mode: counts down while on; a day with `trigger` attributed attacks or more starts it.
 
     Returns tomorrow's days left and whether today was an offensive day.
@@ -336,11 +267,11 @@ def offensive_update(left: ArrayLike, attributed: ArrayLike, trigger: ArrayLike,
     return (left - 1) * active + duration * starts, active
 
 
-def patience_clock(stalled_days: ArrayLike, day: ArrayLike, returned_day: ArrayLike) -> ArrayLike:
+def patience_clock(*, stalled_days: ArrayLike, day: ArrayLike, returned_day: ArrayLike) -> ArrayLike:
     """Days the team has waited: since the last release by either side, or since it came back if later."""
     return np.minimum(stalled_days, day - returned_day)
 
 
-def streak(length: ArrayLike, today: ArrayLike) -> ArrayLike:
+def streak(*, length: ArrayLike, today: ArrayLike) -> ArrayLike:
     """Length of a run of consecutive days on which `today` holds (such as a broken process)."""
     return (length + 1) * today

@@ -11,13 +11,15 @@ import datetime as dt
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
-COMMANDER_POLICIES = ("refuse", "first_batch", "verify_only", "after_fraction")
+from sim.model.events import EVENT_TAGS, Event
+from sim.model.schema import F, Section
+
 
 
 class ScenarioError(ValueError):
@@ -28,21 +30,6 @@ class ScenarioError(ValueError):
         super().__init__("\n".join(problems))
 
 
-def F(default: Any, unit: str, description: str, ge: float | None = None, le: float | None = None) -> Any:
-    """A field with its unit in the description and the JSON Schema."""
-    return Field(
-        default,
-        ge=ge,
-        le=le,
-        description=f"{description} [{unit}]",
-        json_schema_extra={"unit": unit},
-    )
-
-
-class Section(BaseModel):
-    """Base of every scenario section: unknown keys are errors, values are checked on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class Metadata(Section):
@@ -181,61 +168,6 @@ class Outcomes(Section):
     collapse_window_days: int = F(60, "days", "Days the Taliban stay out with both trusts below the floor before collapse", 1, 3650)
 
 
-class _Event(Section):
-    day: int | None = Field(None, ge=0, description="Day of the event, days since start_date [day]")
-    date: dt.date | None = Field(None, description="Date of the event; give day or date, not both [date]")
-
-    @model_validator(mode="after")
-    def _one_of_day_or_date(self):
-        if (self.day is None) == (self.date is None):
-            raise ValueError("give exactly one of 'day' or 'date'")
-        return self
-
-    def resolve_day(self, start: dt.date) -> int:
-        return self.day if self.day is not None else (self.date - start).days
-
-
-class Ceasefire(_Event):
-    type: Literal["ceasefire"]
-    duration_days: int = F(3, "days", "Days the ceasefire lasts", 1, 3650)
-    violence_factor: float = F(0.1, "share", "Taliban attacks multiplied by this during the ceasefire", 0, 1)
-    release_boost: float = F(0.3, "trust units", "Fall in the government's release threshold during the ceasefire", 0, 1)
-
-
-class PressureShock(_Event):
-    type: Literal["pressure_shock"]
-    amount: float = F(0.3, "pressure", "Change of US pressure (the $1bn aid cut raised it)", -1, 1)
-
-
-class PolicyChange(_Event):
-    type: Literal["policy_change"]
-    tranche_size: int | None = Field(None, ge=1, description="New tranche size [prisoners]")
-    tranche_interval_days: int | None = Field(None, ge=1, description="New days between tranches [days]")
-    daily_capacity: int | None = Field(None, ge=1, description="New daily capacity [prisoners per day]")
-    conditions_enabled: bool | None = Field(None, description="Switch the tranche conditions on or off [yes/no]")
-    commander_policy: Literal["refuse", "first_batch", "verify_only", "after_fraction"] | None = Field(
-        None, description="New commander policy [choice]"
-    )
-
-
-class PoliticalSplit(_Event):
-    type: Literal["political_split"]
-    duration_days: int = F(60, "days", "Days the split lasts", 1, 3650)
-    threshold_shift: float = F(0.15, "trust units", "Rise in the government's release threshold while divided", 0, 1)
-
-
-class SpoilerSurge(_Event):
-    type: Literal["spoiler_surge"]
-    duration_days: int = F(14, "days", "Days the surge lasts", 1, 3650)
-    factor: float = F(3.0, "multiplier", "ISKP attack rate multiplied by this during the surge", 0, 20)
-
-
-Event = Annotated[
-    Ceasefire | PressureShock | PolicyChange | PoliticalSplit | SpoilerSurge,
-    Field(discriminator="type"),
-]
-
-
 class Scenario(Section):
     """A full scenario: what the exchange looks like and how the two sides behave."""
 
@@ -339,8 +271,7 @@ def reference_markdown() -> str:
         rows.append(f"| `{path}` | {unit.rstrip(']')} | {default} | {span} | {meaning} |")
     events = ["", "Events (`events:` list; each has `type` and `day` or `date`):", ""]
     events += ["| event type | field | unit | default | meaning |", "|---|---|---|---|---|"]
-    for cls in (Ceasefire, PressureShock, PolicyChange, PoliticalSplit, SpoilerSurge):
-        tag = cls.model_fields["type"].annotation.__args__[0]
+    for tag, cls in EVENT_TAGS.items():
         for name, field in cls.model_fields.items():
             if name in ("type", "day", "date"):
                 continue
@@ -355,7 +286,7 @@ def _format_errors(source: str, err: ValidationError) -> list[str]:
         loc = [str(part) for part in e["loc"]]
         # Drop the discriminator tag pydantic adds inside tagged unions (events.0.ceasefire.day).
         if len(loc) >= 3 and loc[0] == "events":
-            loc = [p for j, p in enumerate(loc) if not (j == 2 and p in _EVENT_TAGS)]
+            loc = [p for j, p in enumerate(loc) if not (j == 2 and p in EVENT_TAGS)]
         path = ".".join(loc) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
@@ -363,9 +294,9 @@ def _format_errors(source: str, err: ValidationError) -> list[str]:
         elif e["type"] in _BOUND_WORDS:
             msg = f"must be {_BOUND_WORDS[e['type']]} {next(iter(e['ctx'].values()))}"
         elif e["type"] == "union_tag_invalid":
-            msg = f"unknown event type {e['ctx']['tag']!r}; expected one of {', '.join(sorted(_EVENT_TAGS))}"
+            msg = f"unknown event type {e['ctx']['tag']!r}; expected one of {', '.join(sorted(EVENT_TAGS))}"
         elif e["type"] == "union_tag_not_found":
-            msg = f"missing 'type'; expected one of {', '.join(sorted(_EVENT_TAGS))}"
+            msg = f"missing 'type'; expected one of {', '.join(sorted(EVENT_TAGS))}"
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
             if not loc:
@@ -385,7 +316,6 @@ _BOUND_WORDS = {
     "greater_than": "more than",
 }
 _NO_INPUT_ECHO = ("extra_forbidden", "missing", "union_tag_invalid", "union_tag_not_found")
-_EVENT_TAGS = {"ceasefire", "pressure_shock", "policy_change", "political_split", "spoiler_surge"}
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -1,16 +1,23 @@
-"""Outcome rates with Wilson intervals, and summaries of run metrics."""
+"""The statistics of swapsim's reports: outcome rates with Wilson intervals, summaries of run
+metrics, paired differences between scenarios, rates of groups of sweep points, Sobol
+indices, and per-day distributions of many runs' daily series (`DailyBands`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import math
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from scipy import stats
+
 from sim.model.outcomes import OUTCOMES
 
 Z95 = 1.959963984540054
+ALPHA = 0.05  # significance level of the tests and 1 - confidence of the intervals
 
 
 def wilson_interval(successes: ArrayLike, trials: ArrayLike, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
@@ -117,3 +124,298 @@ def sobol_indices(problem: dict, points: pd.DataFrame, outputs: Sequence[str], s
                 "ST": result["ST"][k], "ST_conf": result["ST_conf"][k],
             })
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- paired statistics
+
+
+def paired_difference(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA) -> dict:
+    """Difference p_b − p_a of two paired binary outcomes, its interval and McNemar's exact test.
+
+    `a[k]` and `b[k]` are the outcomes of the same replicate (same seed) under two
+    scenarios. The interval is Newcombe's method 10, the hybrid score interval for
+    paired data (Newcombe RG, "Improved confidence intervals for the difference
+    between binomial proportions based on paired data", Stat Med 1998;17:2635–2650):
+    the Wilson score limits of each proportion are combined by square-and-add,
+    corrected by the estimated correlation φ between the pairs (φ with Newcombe's
+    continuity correction: ad − bc replaced by ad − bc − n/2 when it exceeds n/2 and
+    by 0 when it lies in [0, n/2]; φ = 0 when any margin is empty). It stays within
+    [−1, 1] and behaves well with few discordant pairs and near 0 and 1.
+
+    The test is McNemar's exact test: a two-sided binomial test of the discordant
+    pairs against 1/2 (scipy.stats.binomtest); p = 1 when there are no discordant
+    pairs. `significant` is p < alpha. The interval and the test are different
+    procedures and can disagree at the margin; `significant` follows the test.
+
+    Returns a dict: n, rate_a, rate_b, difference, low, high, both, neither,
+    discordant_a_only (a true, b false), discordant_b_only (b true, a false),
+    p_value, significant.
+    """
+    a = _binary(a, "a")
+    b = _binary(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes need the same length: a has {a.size}, b has {b.size}")
+    if a.size == 0:
+        raise ValueError("paired outcomes are empty: at least one pair is needed")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie between 0 and 1, got {alpha}")
+    n = int(a.size)
+    both = int(np.sum(a & b))
+    a_only = int(np.sum(a & ~b))
+    b_only = int(np.sum(~a & b))
+    neither = n - both - a_only - b_only
+
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    pa, pb = (both + a_only) / n, (both + b_only) / n
+    lows, highs = wilson_interval([both + a_only, both + b_only], n, z)
+    (la, lb), (ua, ub) = lows.tolist(), highs.tolist()
+    phi = _newcombe_phi(both, a_only, b_only, neither)
+    diff = pb - pa
+    down = math.sqrt(max((pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2, 0.0))
+    up = math.sqrt(max((ub - pb) ** 2 - 2 * phi * (ub - pb) * (pa - la) + (pa - la) ** 2, 0.0))
+
+    discordant = a_only + b_only
+    p_value = 1.0 if discordant == 0 else float(stats.binomtest(b_only, discordant, 0.5).pvalue)
+    p_value = min(p_value, 1.0)
+    return {
+        "n": n,
+        "rate_a": pa,
+        "rate_b": pb,
+        "difference": diff,
+        "low": max(diff - down, -1.0),
+        "high": min(diff + up, 1.0),
+        "both": both,
+        "neither": neither,
+        "discordant_a_only": a_only,
+        "discordant_b_only": b_only,
+        "p_value": p_value,
+        "significant": bool(p_value < alpha),
+    }
+
+
+def _binary(values: ArrayLike, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a one-dimensional array of paired outcomes, got shape {arr.shape}")
+    if arr.dtype != bool:
+        if arr.size and not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{name}: expected booleans (or 0/1), got other values")
+        arr = arr.astype(bool)
+    return arr
+
+
+def _newcombe_phi(both: int, a_only: int, b_only: int, neither: int) -> float:
+    """Estimated correlation of the paired outcomes, with Newcombe's (1998) continuity correction."""
+    n = both + a_only + b_only + neither
+    margins = float(both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
+    if margins == 0:
+        return 0.0
+    cross = both * neither - a_only * b_only
+    if cross > n / 2:
+        cross -= n / 2
+    elif cross >= 0:
+        cross = 0.0
+    return cross / math.sqrt(margins)
+
+
+# ---------------------------------------------------------------- rates of groups of sweep points
+
+
+def point_counts(points: pd.DataFrame, outcome: str) -> tuple[pd.Series, pd.Series]:
+    """Runs ending in `outcome` and runs that did not fail, per point.
+
+    `<outcome>_count` when the table has it; otherwise rate x valid runs (rates count only the
+    runs that did not fail).
+    """
+    valid = points["runs"] - (points["failed"] if "failed" in points else 0)
+    count = points[f"{outcome}_count"] if f"{outcome}_count" in points else points[f"{outcome}_rate"] * valid
+    return count.astype(float).fillna(0.0), valid.astype(float)
+
+
+def rates_by(points: pd.DataFrame, keys: list[str], outcome: str) -> pd.DataFrame:
+    """Rate and Wilson 95% bounds of `outcome` per combination of `keys`.
+
+    One point per combination (a grid): the point's own rate and bounds. Several: pooled
+    counts with a Wilson interval on the pooled runs.
+    """
+    cols = [f"{outcome}_rate", f"{outcome}_low", f"{outcome}_high"]
+    frame = points[keys + cols].rename(columns=dict(zip(cols, ("rate", "low", "high"))))
+    if (frame.groupby(keys, sort=False, observed=True).size() <= 1).all():
+        return frame.reset_index(drop=True)
+    count, valid = point_counts(points, outcome)
+    pooled = frame[keys].assign(count=count, valid=valid).groupby(keys, sort=False, observed=True)[
+        ["count", "valid"]].sum().reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled["rate"] = pooled["count"] / pooled["valid"]
+    pooled["low"], pooled["high"] = wilson_interval(np.round(pooled["count"]), pooled["valid"])
+    return pooled.drop(columns=["count", "valid"])
+
+
+def bin_rates(points: pd.DataFrame, codes: pd.Series, outcome: str) -> pd.DataFrame:
+    """Mean rate of the points in each bin with a 95% interval.
+
+    The interval is the wider of two: the normal interval of the mean across the bin's
+    points (which counts the spread due to the other parameters as well as run noise), and
+    the Wilson interval of the pooled runs (which stays honest when every point is at 0 or
+    1 or the bin holds a single point).
+    """
+    count, valid = point_counts(points, outcome)
+    frame = pd.DataFrame({"code": codes, "rate": points[f"{outcome}_rate"].astype(float), "count": count,
+                          "valid": valid})
+    g = frame.groupby("code")
+    out = pd.DataFrame({"rate": g["rate"].mean(), "sd": g["rate"].std(ddof=1).fillna(0.0), "n": g["rate"].count(),
+                        "count": g["count"].sum(), "valid": g["valid"].sum()})
+    half = Z95 * out["sd"] / np.sqrt(out["n"])
+    w_low, w_high = wilson_interval(np.round(out["count"]), out["valid"])
+    out["low"] = np.clip(np.minimum(out["rate"] - half, w_low), 0, 1)
+    out["high"] = np.clip(np.maximum(out["rate"] + half, w_high), 0, 1)
+    return out
+
+
+# ---------------------------------------------------------------- per-day distributions of many runs
+
+
+# Columns of the daily series that figures summarise: how each is counted, and its kind of value.
+# "state" columns are carried forward after a run ends (a completed run stays completed); "day"
+# columns count only the runs still going. "count": whole numbers; "unit": values in [0, 1];
+# "share": yes/no, summarised as the share of runs.
+BAND_COLUMNS = {
+    "government_released": ("state", "count"),
+    "taliban_released": ("state", "count"),
+    "commanders_released": ("state", "count"),
+    "trust_government": ("state", "unit"),
+    "trust_taliban": ("state", "unit"),
+    "pressure": ("state", "unit"),
+    "engaged": ("state", "share"),
+    "offensive": ("day", "share"),
+    "taliban_attacks": ("day", "count"),
+    "iskp_attacks": ("day", "count"),
+    "attributed_attacks": ("day", "count"),
+}
+MAX_BINS = 8192
+UNIT_BINS = 1000
+
+
+class _DayHistogram:
+    """Counts of values per day in equal bins from 0, the bins widening (by doubling) when a value needs room.
+
+    With `carry`, a run's final value also counts on every day after its last one.
+    """
+
+    def __init__(self, days: int, upper: float, integer: bool, carry: bool):
+        self.integer = integer
+        self.width = max(1, -(-(int(upper) + 1) // MAX_BINS)) if integer else 1.0 / UNIT_BINS
+        bins = -(-(int(upper) + 1) // self.width) if integer else UNIT_BINS
+        self.counts = np.zeros((days, bins), dtype=np.int64)
+        self.carry = np.zeros((days + 1, bins), dtype=np.int64) if carry else None  # runs ending the day before
+
+    def _bins(self, values: np.ndarray) -> np.ndarray:
+        if not self.integer:
+            return np.minimum((values * UNIT_BINS).astype(np.int64), UNIT_BINS - 1)
+        while len(values) and values.max() >= self.width * self.counts.shape[1]:
+            widen = 2 * self.counts.shape[1] > MAX_BINS
+            self.counts, self.carry = (None if c is None else self._grow(c) for c in (self.counts, self.carry))
+            self.width *= 2 if widen else 1
+        return (values // self.width).astype(np.int64)
+
+    def _grow(self, counts: np.ndarray) -> np.ndarray:
+        """Twice the room: twice the bins up to MAX_BINS, then bins twice as wide."""
+        bins = counts.shape[1]
+        if 2 * bins <= MAX_BINS:
+            return np.pad(counts, ((0, 0), (0, bins)))
+        if bins % 2:
+            counts = np.pad(counts, ((0, 0), (0, 1)))
+        merged = counts.reshape(counts.shape[0], -1, 2).sum(axis=2)
+        return np.pad(merged, ((0, 0), (0, MAX_BINS - merged.shape[1])))
+
+    @staticmethod
+    def _count(counts: np.ndarray, days: np.ndarray, bins: np.ndarray) -> None:
+        counts += np.bincount(days * counts.shape[1] + bins, minlength=counts.size).reshape(counts.shape)
+
+    def add(self, days: np.ndarray, values: np.ndarray, last: np.ndarray) -> None:
+        """Values on their days; with carry, the values at `last` (each run's last row) from the next day on."""
+        bins = self._bins(np.asarray(values))
+        self._count(self.counts, days, bins)
+        if self.carry is not None:
+            self._count(self.carry, days[last] + 1, bins[last])
+
+    def quantiles(self, qs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Per day and quantile, the value at that share of the counts (a bin's value, its centre for wide bins);
+        and the counts per day."""
+        counts = self.counts if self.carry is None else self.counts + np.cumsum(self.carry, axis=0)[:-1]
+        cumulative = np.cumsum(counts, axis=1)
+        total = cumulative[:, -1]
+        centre = 0.0 if self.integer and self.width == 1 else self.width / 2
+        out = np.empty((counts.shape[0], len(qs)))
+        for j, q in enumerate(qs):
+            index = (cumulative < np.maximum(q * total, 1)[:, None]).sum(axis=1)  # first bin reaching q
+            out[:, j] = index * self.width + centre
+        return out, total
+
+
+class DailyBands:
+    """Per-day distributions of the daily series of many runs, built batch by batch in bounded memory.
+
+    Each day of a state column is summarised over every run (a run that has ended
+    counts at its final value); each day of a per-day column over the runs still going
+    that day. Quantiles come from per-day histograms: exact for whole numbers in bins
+    of one, within half a bin otherwise (a bin is at most 1/2048 of the range, 1/1000
+    for trusts and pressure).
+    """
+
+    def __init__(self, horizon: int, upper: dict[str, float] | None = None):
+        self.horizon = horizon
+        self.runs = 0
+        self.last_day = -1
+        self.going = np.zeros(horizon, dtype=np.int64)  # runs still going on each day
+        self._ended = np.zeros(horizon + 1, dtype=np.int64)  # runs whose last day was the day before
+        self._sums: dict[str, np.ndarray] = {}
+        self._hists: dict[str, _DayHistogram] = {}
+        for name, (when, kind) in BAND_COLUMNS.items():
+            if kind == "share":
+                self._sums[name] = np.zeros((2, horizon + 1))  # on the day; carried from the day after the end
+            else:
+                top = (upper or {}).get(name, 1.0 if kind == "unit" else 64)
+                self._hists[name] = _DayHistogram(horizon, top, kind == "count", carry=when == "state")
+
+    def add(self, series: pd.DataFrame) -> None:
+        """Add runs' daily series: rows `run`, `day`, columns, each run from day 0 to its last day, in order."""
+        if series.empty:
+            return
+        run = series["run"].to_numpy()
+        day = series["day"].to_numpy().astype(np.int64)
+        last = np.r_[run[1:] != run[:-1], True]  # each run's last row
+        self.runs += int(last.sum())
+        self.last_day = max(self.last_day, int(day.max()))
+        self.going += np.bincount(day, minlength=self.horizon)[: self.horizon]
+        self._ended += np.bincount(day[last] + 1, minlength=self.horizon + 1)
+        for name, (when, kind) in BAND_COLUMNS.items():
+            values = series[name].to_numpy()
+            if kind == "share":
+                sums = self._sums[name]
+                sums[0] += np.bincount(day, weights=values.astype(float), minlength=self.horizon + 1)
+                if when == "state":
+                    sums[1] += np.bincount(day[last] + 1, weights=values[last].astype(float),
+                                           minlength=self.horizon + 1)
+            else:
+                self._hists[name].add(day, values, last)
+
+    def counted(self, name: str) -> np.ndarray:
+        """Runs counted per day for a column: every run for states, the runs still going otherwise."""
+        if BAND_COLUMNS[name][0] == "state":
+            return self.going + np.cumsum(self._ended)[: self.horizon]
+        return self.going
+
+    def quantiles(self, name: str, qs: Sequence[float] = (0.05, 0.5, 0.95), min_runs: int = 1) -> np.ndarray:
+        """Quantiles of a column per day (days x qs); NaN where fewer than `min_runs` runs count that day."""
+        values, counted = self._hists[name].quantiles(qs)
+        values[counted < max(min_runs, 1)] = np.nan
+        return values
+
+    def share(self, name: str, min_runs: int = 1) -> np.ndarray:
+        """Per day, the share of counted runs for which a yes/no column holds (NaN under `min_runs`)."""
+        on_day, carried = self._sums[name]
+        total = (on_day + np.cumsum(carried))[: self.horizon]
+        counted = self.counted(name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counted >= max(min_runs, 1), total / counted, np.nan)

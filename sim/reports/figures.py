@@ -3,27 +3,18 @@
 Every function returns a `matplotlib.figure.Figure` built without pyplot, so the
 module works under the Agg backend, in worker processes and in notebooks.
 
-Inputs are the runner's tidy tables:
-- `series`: one row per run per day (`run`, `day`, `date`, cumulative releases,
-  trusts, `engaged`, `offensive`, `pressure`, attacks per day). Runs end on
-  different days; days after a run's end are absent.
-- `rates`: one row per outcome with `count`, `runs`, `rate`, `low`, `high`
-  (Wilson 95% interval).
-
-With one run the figures draw that run's own lines and mark its walkouts,
-offensive-mode days and the scenario's events. With many runs they draw the
-median and a 5-95% band. States (cumulative releases, trusts, engagement) are
-carried forward after a run ends: a completed run stays completed and a
-collapsed one stays collapsed. Per-day quantities (attacks, offensive mode, the
-schedule) are summarised over the runs still going only, and days on which
-fewer than `MIN_RUNS` runs are still going are left blank.
+Many runs are drawn from their per-day distributions (`sim.reports.analysis.DailyBands`):
+the median and a 5-95% band. States (cumulative releases, trusts, engagement) count
+every run on every day, a run that has ended at its final value (a completed run
+stays completed), so no median moves because runs drop out; per-day quantities
+(attacks, offensive mode) count only the runs still going, with a panel of how
+many are. The time axis spans the scenario's whole calendar, so figures of
+scenarios with the same calendar line up. One run is drawn as its own lines, with
+its walkouts, returns, offensive-mode days and the scenario's events marked.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-import warnings
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -32,10 +23,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
+from sim.experiments import storage
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import Scenario
+from sim.model.timeline import Timeline
+from sim.reports.analysis import DailyBands
 
-BAND = (5, 95)  # percentiles of the band drawn around the median
+BAND = (0.05, 0.95)  # quantiles of the band drawn around the median
 MIN_RUNS = 5  # fewest runs still going for a per-day statistic to be drawn
 ROLLING_DAYS = 7
 DPI = 150
@@ -50,74 +44,47 @@ CONFIDENCE_STYLE = {  # observed data: filled and opaque when the figure is offi
     "medium": dict(alpha=0.8, filled=False),
     "low": dict(alpha=0.45, filled=False),
 }
-# Carried forward after a run ends. The schedule is not: it is the scenario's, the same in every run.
-STATES = ("government_released", "taliban_released", "commanders_released", "trust_government", "trust_taliban",
-          "engaged")
+CARRIED = "ended runs count at their final value"
+GOING = "over the runs still going"
 
 
 # ---------------------------------------------------------------- shared helpers
 
 
-def _n_runs(series: pd.DataFrame) -> int:
-    return int(series["run"].nunique())
-
-
-def _title(scenario: Scenario, what: str, series: pd.DataFrame) -> str:
-    n = _n_runs(series)
-    runs = f"run {series['run'].iloc[0]}" if n == 1 else f"{n} runs"
-    return f"{scenario.metadata.name}: {what} ({runs})"
-
-
-def _wide(series: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Day x run table of one column, over days 0..last day of the longest run.
-
-    States are carried forward after a run's end; per-day values are NaN there.
-    """
-    wide = series.pivot(index="day", columns="run", values=column)
-    wide = wide.reindex(np.arange(int(series["day"].max()) + 1)).astype(float)
-    if column in STATES:
-        wide = wide.ffill()
-    return wide
-
-
-def _going(series: pd.DataFrame) -> pd.Series:
-    """Number of runs still going on each day."""
-    return _wide(series, "day").notna().sum(axis=1)
-
-
-def _stats(wide: pd.DataFrame) -> pd.DataFrame:
-    """Median and band percentiles per day, NaN-aware; blank where fewer than MIN_RUNS runs have a value."""
-    values = wide.to_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days are masked below
-        q = np.nanpercentile(values, [BAND[0], 50, BAND[1]], axis=1)
-    stats = pd.DataFrame({"low": q[0], "median": q[1], "high": q[2]}, index=wide.index)
-    stats[np.isfinite(values).sum(axis=1) < min(MIN_RUNS, wide.shape[1])] = np.nan
-    return stats
+def _title(scenario: Scenario, what: str, runs: int, single: pd.DataFrame | None = None) -> str:
+    who = f"run {single['run'].iloc[0]}" if single is not None and "run" in single else f"{runs:,} runs"
+    return f"{scenario.metadata.name}: {what} ({who})"
 
 
 def _dates(scenario: Scenario, days) -> pd.DatetimeIndex:
     return pd.Timestamp(scenario.calendar.start_date) + pd.to_timedelta(np.asarray(days), unit="D")
 
 
+def _calendar(scenario: Scenario) -> pd.DatetimeIndex:
+    """Every day of the scenario's calendar, day 0 to the horizon."""
+    return _dates(scenario, np.arange(scenario.calendar.horizon_days))
+
+
 def _date_axis(ax, scenario: Scenario, label: bool = True) -> None:
-    """Dates on the x axis with concise labels; the axis label (naming day 0) only where asked.
+    """Dates on the x axis over the whole calendar, with concise labels; the axis label (naming day 0) only where asked.
 
     Stacked panels share the bottom panel's date axis and its label.
     """
     locator = mdates.AutoDateLocator(minticks=5, maxticks=10)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    days = _calendar(scenario)
+    ax.set_xlim(days[0], days[-1])
     if label:
         ax.set_xlabel(f"Date (day 0 = {scenario.calendar.start_date:%d %b %Y})")
     ax.grid(True, alpha=0.3)
 
 
-def _band(ax, dates, stats: pd.DataFrame, color: str, label: str) -> None:
-    """Median line and a shaded 5-95% band."""
-    ax.fill_between(dates, stats["low"], stats["high"], color=color, alpha=0.2, linewidth=0,
-                    label=f"{label}: {BAND[0]}–{BAND[1]}% of runs")
-    ax.plot(dates, stats["median"], color=color, label=f"{label}: median")
+def _band(ax, dates, quantiles: np.ndarray, color: str, label: str, how: str) -> None:
+    """Median line and a shaded 5-95% band (quantiles: days x (low, median, high))."""
+    ax.fill_between(dates, quantiles[:, 0], quantiles[:, 2], color=color, alpha=0.2, linewidth=0,
+                    label=f"{label}: {100 * BAND[0]:g}–{100 * BAND[1]:g}% of runs ({how})")
+    ax.plot(dates, quantiles[:, 1], color=color, label=f"{label}: median ({how})")
 
 
 def _legend(ax) -> None:
@@ -126,15 +93,6 @@ def _legend(ax) -> None:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize="small", frameon=False)
-
-
-def _event_label(ev) -> str:
-    label = ev.type.replace("_", " ").capitalize()
-    if ev.type == "pressure_shock":
-        label += f" {ev.amount:+.2f}"
-    if hasattr(ev, "duration_days"):
-        label += f" ({ev.duration_days} d)"
-    return label
 
 
 def _mark_events(axes, scenario: Scenario) -> None:
@@ -159,20 +117,21 @@ def _mark_events(axes, scenario: Scenario) -> None:
         if i == 0:
             trans = blended_transform_factory(ax.transData, ax.transAxes)
             for group in groups:
-                text = "; ".join(_event_label(ev) for _, ev in group)
+                text = "; ".join(ev.label() for _, ev in group)
                 ax.text(_dates(scenario, [group[0][0]])[0], 0.97, text, transform=trans, rotation=90, va="top",
                         ha="right", fontsize="x-small", color="0.2", gid="event_label",
                         bbox=dict(facecolor="white", edgecolor="none", alpha=0.75, pad=1))
 
 
 def _mark_run(axes, run: pd.DataFrame, scenario: Scenario) -> None:
-    """One run's offensive-mode days (shaded) and walkouts (engaged True -> False) on every axes."""
+    """One run's offensive-mode days (shaded), walkouts and returns of the Taliban team, on every axes."""
     days = run["day"].to_numpy()
     offensive = run["offensive"].to_numpy(dtype=bool)
     edges = np.diff(np.concatenate([[False], offensive, [False]]).astype(int))
     spans = list(zip(days[edges[:-1] == 1], days[edges[1:] == -1]))
-    engaged = run["engaged"].astype(bool)
-    walkouts = days[(engaged.shift(fill_value=True) & ~engaged).to_numpy()]  # the team starts engaged
+    engaged = run["engaged"].to_numpy(dtype=bool)
+    before = np.concatenate([[True], engaged[:-1]])  # the team starts engaged
+    walkouts, returns = days[before & ~engaged], days[~before & engaged]
     for ax in axes:
         for first, last in spans:
             a, b = _dates(scenario, [first, last + 1])
@@ -180,10 +139,8 @@ def _mark_run(axes, run: pd.DataFrame, scenario: Scenario) -> None:
                        label="Government offensive mode (no releases)", gid="offensive")
         for x in _dates(scenario, walkouts):
             ax.axvline(x, color="red", linestyle=":", linewidth=1.2, label="Taliban team walks out", gid="walkout")
-
-
-def _single(series: pd.DataFrame) -> pd.DataFrame | None:
-    return series.sort_values("day") if _n_runs(series) == 1 else None
+        for x in _dates(scenario, returns):
+            ax.axvline(x, color="green", linestyle=":", linewidth=1.2, label="Taliban team comes back", gid="return")
 
 
 # ---------------------------------------------------------------- figures
@@ -208,7 +165,8 @@ def _observed(ax, observed: pd.DataFrame | None, side: str, color: str) -> None:
                    label=f"Observed 2020 (news reports), {level} confidence", gid="observed")
 
 
-def releases_figure(series: pd.DataFrame, scenario: Scenario, observed: pd.DataFrame | None = None) -> Figure:
+def releases_figure(bands: DailyBands, scenario: Scenario, observed: pd.DataFrame | None = None,
+                    single: pd.DataFrame | None = None) -> Figure:
     """Cumulative releases on both sides against the scheduled path, with observed 2020 figures if given.
 
     Top panel: Taliban prisoners freed by the government and the decree's schedule.
@@ -219,27 +177,26 @@ def releases_figure(series: pd.DataFrame, scenario: Scenario, observed: pd.DataF
     ratio = _ratio_label(p.reciprocity_ratio)
     fig = Figure(figsize=(11, 7.5), layout="constrained")
     gov_ax, tal_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
-    run = _single(series)
-    if run is not None:
-        dates = _dates(scenario, run["day"])
-        gov_ax.step(dates, run["government_scheduled"], where="post", color=SCHEDULE_COLOR, linestyle="--",
-                    label="Scheduled by the decree")
-        gov_ax.step(dates, run["government_released"], where="post", color=GOV_COLOR, label="Released by the government")
-        reciprocal = np.minimum(run["government_released"] * p.reciprocity_ratio, p.taliban_prisoners)
+    calendar = _calendar(scenario)
+    gov_ax.step(calendar, Timeline.of(scenario).schedule, where="post", color=SCHEDULE_COLOR, linestyle="--",
+                label="Scheduled by the protocol")
+    if single is not None:
+        dates = _dates(scenario, single["day"])
+        gov_ax.step(dates, single["government_released"], where="post", color=GOV_COLOR,
+                    label="Released by the government")
+        reciprocal = np.minimum(single["government_released"] * p.reciprocity_ratio, p.taliban_prisoners)
         tal_ax.step(dates, reciprocal, where="post", color=SCHEDULE_COLOR, linestyle="--",
                     label=f"Owed at {ratio} (government releases × {p.reciprocity_ratio:g})")
-        tal_ax.step(dates, run["taliban_released"], where="post", color=TAL_COLOR, label="Released by the Taliban")
-        _mark_run([gov_ax, tal_ax], run, scenario)
+        tal_ax.step(dates, single["taliban_released"], where="post", color=TAL_COLOR, label="Released by the Taliban")
+        _mark_run([gov_ax, tal_ax], single, scenario)
     else:
-        wide_gov = _wide(series, "government_released")
-        dates = _dates(scenario, wide_gov.index)
-        schedule = _wide(series, "government_scheduled").median(axis=1)  # over the runs still going
-        gov_ax.plot(dates, schedule, color=SCHEDULE_COLOR, linestyle="--", label="Scheduled by the decree")
-        _band(gov_ax, dates, _stats(wide_gov), GOV_COLOR, "Released by the government")
-        reciprocal = np.minimum(wide_gov.median(axis=1) * p.reciprocity_ratio, p.taliban_prisoners)
-        tal_ax.plot(dates, reciprocal, color=SCHEDULE_COLOR, linestyle="--",
+        qs = (BAND[0], 0.5, BAND[1])
+        government = bands.quantiles("government_released", qs)
+        _band(gov_ax, calendar, government, GOV_COLOR, "Released by the government", CARRIED)
+        reciprocal = np.minimum(government[:, 1] * p.reciprocity_ratio, p.taliban_prisoners)
+        tal_ax.plot(calendar, reciprocal, color=SCHEDULE_COLOR, linestyle="--",
                     label=f"Owed at {ratio} (median government releases × {p.reciprocity_ratio:g})")
-        _band(tal_ax, dates, _stats(_wide(series, "taliban_released")), TAL_COLOR, "Released by the Taliban")
+        _band(tal_ax, calendar, bands.quantiles("taliban_released", qs), TAL_COLOR, "Released by the Taliban", CARRIED)
     _mark_events([gov_ax, tal_ax], scenario)
     _observed(gov_ax, observed, "government_released_taliban", GOV_COLOR)
     _observed(tal_ax, observed, "taliban_released_government", TAL_COLOR)
@@ -252,42 +209,37 @@ def releases_figure(series: pd.DataFrame, scenario: Scenario, observed: pd.DataF
         ax.yaxis.set_major_formatter("{x:,.0f}")
         _date_axis(ax, scenario, label=ax is tal_ax)
         _legend(ax)
-    fig.suptitle(_title(scenario, "prisoner releases", series), fontweight="bold")
+    fig.suptitle(_title(scenario, "prisoner releases", bands.runs, single), fontweight="bold")
     return fig
 
 
-def trust_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
-    """Each side's trust in the other over time; below, the share of runs with the Taliban team engaged."""
+def trust_figure(bands: DailyBands, scenario: Scenario, single: pd.DataFrame | None = None) -> Figure:
+    """Each side's trust in the other over time; below, the Taliban team's engagement and offensive mode."""
     fig = Figure(figsize=(11, 7), layout="constrained")
     trust_ax, share_ax = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     lines = (("trust_government", GOV_COLOR, "Government's trust in the Taliban"),
              ("trust_taliban", TAL_COLOR, "Taliban's trust in the government"))
-    run = _single(series)
-    if run is not None:
-        dates = _dates(scenario, run["day"])
+    if single is not None:
+        dates = _dates(scenario, single["day"])
         for column, color, label in lines:
-            trust_ax.plot(dates, run[column], color=color, label=label)
-        engaged = run["engaged"].astype(float)
+            trust_ax.plot(dates, single[column], color=color, label=label)
+        engaged = single["engaged"].astype(float)
         share_ax.fill_between(dates, 0, engaged, step="post", color=TAL_COLOR, alpha=0.3, linewidth=0)
         share_ax.step(dates, engaged, where="post", color=TAL_COLOR, linewidth=0.8,  # shows one-day returns
                       label="Taliban team engaged")
         share_ax.set_ylim(0, 1.05)
         share_ax.set_yticks([0, 1], ["out", "engaged"])
         share_ax.set_ylabel("Taliban technical team")
-        _mark_run([trust_ax, share_ax], run, scenario)
+        _mark_run([trust_ax, share_ax], single, scenario)
     else:
+        calendar = _calendar(scenario)
         for column, color, label in lines:
-            wide = _wide(series, column)
-            dates = _dates(scenario, wide.index)
-            _band(trust_ax, dates, _stats(wide), color, label)
-        going = _going(series)
-        engaged = 100 * _wide(series, "engaged").mean(axis=1)
-        offensive = 100 * _wide(series, "offensive").mean(axis=1)
-        offensive[going < min(MIN_RUNS, _n_runs(series))] = np.nan
-        share_ax.fill_between(dates, 0, engaged, color=TAL_COLOR, alpha=0.3, linewidth=0,
-                              label="Taliban team engaged (ended runs carried forward)")
-        share_ax.plot(dates, offensive, color="red", linewidth=1, label="Government in offensive mode (runs still going)")
-        share_ax.plot(dates, 100 * going / _n_runs(series), color="0.3", linestyle="--", linewidth=1,
+            _band(trust_ax, calendar, bands.quantiles(column, (BAND[0], 0.5, BAND[1])), color, label, CARRIED)
+        share_ax.fill_between(calendar, 0, 100 * bands.share("engaged"), color=TAL_COLOR, alpha=0.3, linewidth=0,
+                              label=f"Taliban team engaged ({CARRIED})")
+        share_ax.plot(calendar, 100 * bands.share("offensive", MIN_RUNS), color="red", linewidth=1,
+                      label=f"Government in offensive mode ({GOING})")
+        share_ax.plot(calendar, 100 * bands.going / max(bands.runs, 1), color="0.3", linestyle="--", linewidth=1,
                       label="Runs still going")
         share_ax.set_ylim(0, 105)
         share_ax.set_ylabel("Share of runs (%)")
@@ -302,11 +254,11 @@ def trust_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
     for ax in (trust_ax, share_ax):
         _date_axis(ax, scenario, label=ax is share_ax)
         _legend(ax)
-    fig.suptitle(_title(scenario, "trust between the sides", series), fontweight="bold")
+    fig.suptitle(_title(scenario, "trust between the sides", bands.runs, single), fontweight="bold")
     return fig
 
 
-def attacks_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
+def attacks_figure(bands: DailyBands, scenario: Scenario, single: pd.DataFrame | None = None) -> Figure:
     """Taliban and ISKP attacks per day, as a 7-day centred rolling mean.
 
     Many runs: the rolling mean of the daily median and of the 5th and 95th
@@ -316,30 +268,28 @@ def attacks_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
     """
     roll = dict(window=ROLLING_DAYS, center=True, min_periods=1)
     kinds = (("taliban_attacks", TAL_COLOR, "Taliban attacks"), ("iskp_attacks", ISKP_COLOR, "ISKP attacks"))
-    run = _single(series)
-    if run is not None:
+    if single is not None:
         fig = Figure(figsize=(11, 5), layout="constrained")
         ax = fig.subplots()
         axes = [ax]
-        dates = _dates(scenario, run["day"])
+        dates = _dates(scenario, single["day"])
         for column, color, label in kinds:
-            ax.plot(dates, run[column], color=color, alpha=0.3, linewidth=0.8, label=f"{label}: daily count")
-            ax.plot(dates, run[column].rolling(**roll).mean(), color=color,
+            ax.plot(dates, single[column], color=color, alpha=0.3, linewidth=0.8, label=f"{label}: daily count")
+            ax.plot(dates, single[column].rolling(**roll).mean(), color=color,
                     label=f"{label}: {ROLLING_DAYS}-day mean")
-        _mark_run(axes, run, scenario)
+        _mark_run(axes, single, scenario)
         ax.set_ylabel("Attacks per day")
     else:
         fig = Figure(figsize=(11, 6.5), layout="constrained")
         axes = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
         ax, going_ax = axes
+        calendar = _calendar(scenario)
         for column, color, label in kinds:
-            wide = _wide(series, column)
-            stats = _stats(wide)
-            smooth = stats.rolling(**roll).mean().where(stats.notna())
-            dates = _dates(scenario, wide.index)
-            _band(ax, dates, smooth, color, f"{label} ({ROLLING_DAYS}-day mean)")
+            stats = pd.DataFrame(bands.quantiles(column, (BAND[0], 0.5, BAND[1]), MIN_RUNS))
+            smooth = stats.rolling(**roll).mean().where(stats.notna()).to_numpy()
+            _band(ax, calendar, smooth, color, f"{label} ({ROLLING_DAYS}-day mean)", GOING)
         ax.set_ylabel(f"Attacks per day\n({ROLLING_DAYS}-day mean over runs still going)")
-        going_ax.plot(dates, 100 * _going(series) / _n_runs(series), color="0.3", label="Runs still going")
+        going_ax.plot(calendar, 100 * bands.going / max(bands.runs, 1), color="0.3", label="Runs still going")
         going_ax.set_ylim(0, 105)
         going_ax.set_ylabel("Runs still going (%)")
     ax.set_ylim(bottom=0)
@@ -347,7 +297,7 @@ def attacks_figure(series: pd.DataFrame, scenario: Scenario) -> Figure:
     for a in axes:
         _date_axis(a, scenario, label=a is axes[-1])
         _legend(a)
-    fig.suptitle(_title(scenario, "attacks", series), fontweight="bold")
+    fig.suptitle(_title(scenario, "attacks", bands.runs, single), fontweight="bold")
     return fig
 
 
@@ -376,33 +326,22 @@ def outcomes_figure(rates: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def run_figures(series: pd.DataFrame, rates: pd.DataFrame, scenario: Scenario,
+def run_figures(bands: DailyBands, single: pd.DataFrame | None, rates: pd.DataFrame, scenario: Scenario,
                 observed: pd.DataFrame | None = None) -> dict[str, Figure]:
-    """All four figures of a scenario's runs, by name."""
-    runs = int(rates["runs"].max()) if len(rates) else _n_runs(series)
+    """All four figures of a scenario's runs, by name; `single` is the run's own series when there is one run."""
+    runs = int(rates["runs"].max()) if len(rates) else bands.runs
     return {
-        "releases": releases_figure(series, scenario, observed),
-        "trust": trust_figure(series, scenario),
-        "attacks": attacks_figure(series, scenario),
+        "releases": releases_figure(bands, scenario, observed, single),
+        "trust": trust_figure(bands, scenario, single),
+        "attacks": attacks_figure(bands, scenario, single),
         "outcomes": outcomes_figure(rates, f"{scenario.metadata.name}: outcomes of {runs:,} runs"),
     }
 
 
 def save(fig: Figure, path: str | Path) -> Path:
     """Write `fig` atomically (temporary file in the same folder, then rename); PNG unless the suffix says otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    # Not mkstemp: its files are private (0600); "xb" creates with the user's usual permissions.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format=fmt, dpi=DPI, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    return storage.atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight"))
 
 
 def comparison_figure(rates: pd.DataFrame, title: str) -> Figure:

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from pydantic import BaseModel
 
-from sim.reports.analysis import Z95, wilson_interval
+from sim.reports import analysis
 from sim.model.outcomes import OUTCOMES
 from sim.reports.figures import OUTCOME_COLORS
 from sim.model.scenario import Scenario
@@ -105,36 +105,6 @@ def _levels(values: pd.Series) -> list:
     return sorted(pd.unique(values.dropna()))
 
 
-def _counts(points: pd.DataFrame, outcome: str) -> tuple[pd.Series, pd.Series]:
-    """Runs ending in `outcome` and runs that did not fail, per point.
-
-    `<outcome>_count` when the table has it; otherwise rate x valid runs (rates count only the
-    runs that did not fail).
-    """
-    valid = points["runs"] - (points["failed"] if "failed" in points else 0)
-    count = points[f"{outcome}_count"] if f"{outcome}_count" in points else points[f"{outcome}_rate"] * valid
-    return count.astype(float).fillna(0.0), valid.astype(float)
-
-
-def _cells(points: pd.DataFrame, keys: list[str], outcome: str) -> pd.DataFrame:
-    """Rate and Wilson 95% bounds of `outcome` per combination of `keys`.
-
-    One point per combination (a grid): the point's own rate and bounds. Several: pooled
-    counts with a Wilson interval on the pooled runs.
-    """
-    cols = [f"{outcome}_rate", f"{outcome}_low", f"{outcome}_high"]
-    frame = points[keys + cols].rename(columns=dict(zip(cols, ("rate", "low", "high"))))
-    if (frame.groupby(keys, sort=False, observed=True).size() <= 1).all():
-        return frame.reset_index(drop=True)
-    count, valid = _counts(points, outcome)
-    pooled = frame[keys].assign(count=count, valid=valid).groupby(keys, sort=False, observed=True)[
-        ["count", "valid"]].sum().reset_index()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pooled["rate"] = pooled["count"] / pooled["valid"]
-    pooled["low"], pooled["high"] = wilson_interval(np.round(pooled["count"]), pooled["valid"])
-    return pooled.drop(columns=["count", "valid"])
-
-
 def _bins(values: pd.Series) -> tuple[pd.Series, list, list[str], bool]:
     """Bin of each point, with each bin's x position, tick label and whether the parameter is categorical.
 
@@ -150,27 +120,6 @@ def _bins(values: pd.Series) -> tuple[pd.Series, list, list[str], bool]:
     codes = pd.Series(pd.qcut(values, BINS, labels=False, duplicates="drop"), index=values.index)
     centres = values.groupby(codes).mean()
     return codes, list(centres.to_numpy()), [_fmt(v) for v in centres], False
-
-
-def _bin_summary(points: pd.DataFrame, codes: pd.Series, outcome: str) -> pd.DataFrame:
-    """Mean rate of the points in each bin with a 95% interval.
-
-    The interval is the wider of two: the normal interval of the mean across the bin's
-    points (which counts the spread due to the other parameters as well as run noise), and
-    the Wilson interval of the pooled runs (which stays honest when every point is at 0 or
-    1 or the bin holds a single point).
-    """
-    count, valid = _counts(points, outcome)
-    frame = pd.DataFrame({"code": codes, "rate": points[f"{outcome}_rate"].astype(float), "count": count,
-                          "valid": valid})
-    g = frame.groupby("code")
-    out = pd.DataFrame({"rate": g["rate"].mean(), "sd": g["rate"].std(ddof=1).fillna(0.0), "n": g["rate"].count(),
-                        "count": g["count"].sum(), "valid": g["valid"].sum()})
-    half = Z95 * out["sd"] / np.sqrt(out["n"])
-    w_low, w_high = wilson_interval(np.round(out["count"]), out["valid"])
-    out["low"] = np.clip(np.minimum(out["rate"] - half, w_low), 0, 1)
-    out["high"] = np.clip(np.maximum(out["rate"] + half, w_high), 0, 1)
-    return out
 
 
 def _dodge(i: int, n: int, width: float = 0.24) -> float:
@@ -208,7 +157,7 @@ def heatmap_figure(points: pd.DataFrame, params: list[str], title: str) -> Figur
     axes = fig.subplots(1, len(HEATMAP_OUTCOMES), sharey=True)
     cmap = colormaps[HEATMAP_CMAP].with_extremes(bad="0.85")  # cells without a point: light grey
     for ax, outcome in zip(axes, HEATMAP_OUTCOMES):
-        cells = _cells(points, [ypar, xpar], outcome)
+        cells = analysis.rates_by(points, [ypar, xpar], outcome)
         grid = np.full((len(ylev), len(xlev)), np.nan)
         grid[cells[ypar].map(yidx).to_numpy(int), cells[xpar].map(xidx).to_numpy(int)] = 100 * cells["rate"].astype(float)
         im = ax.imshow(np.ma.masked_invalid(grid), origin="lower", cmap=cmap, vmin=0, vmax=100,
@@ -250,7 +199,7 @@ def curves_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure
     fig = Figure(figsize=(9.5, 5.5), layout="constrained")
     ax = fig.subplots()
     for i, outcome in enumerate(OUTCOMES):
-        cells = _cells(points, [par], outcome)
+        cells = analysis.rates_by(points, [par], outcome)
         order = cells[par].map({v: j for j, v in enumerate(levels)})
         cells = cells.assign(_order=order).sort_values("_order")
         rate, low, high = (100 * cells[c].astype(float).to_numpy() for c in ("rate", "low", "high"))
@@ -296,7 +245,7 @@ def main_effects_figure(points: pd.DataFrame, params: list[str], title: str) -> 
     for ax, par in zip(axes, params):
         codes, xs, labels, categorical = _bins(points[par])
         for i, outcome in enumerate(MAIN_EFFECT_OUTCOMES):
-            s = _bin_summary(points, codes, outcome)
+            s = analysis.bin_rates(points, codes, outcome)
             x = np.asarray(xs, dtype=float)[s.index.to_numpy(dtype=int)]
             rate, low, high = (100 * s[c].to_numpy() for c in ("rate", "low", "high"))
             color = OUTCOME_COLORS.get(outcome, "0.5")
