@@ -243,6 +243,8 @@ def test_output_that_cannot_be_written_fails_before_any_run(tmp_path):
 
 @pytest.mark.parametrize("files,fragment", [
     ({"s.yaml": "calendar:\n  start_date: 2020-02-30\n"}, "malformed YAML"),
+    ({"s.yaml": ""}, "s.yaml: empty file"),
+    ({"s.yaml": "# only a comment\n"}, "s.yaml: empty file"),
     ({"p.yaml": "metadata: foo\n", "s.yaml": "extends: p.yaml\n"}, "metadata"),
 ])
 def test_more_bad_files_get_one_line(tmp_path, files, fragment):
@@ -250,6 +252,13 @@ def test_more_bad_files_get_one_line(tmp_path, files, fragment):
         (tmp_path / name).write_text(text)
     proc = swapsim("validate", tmp_path / "s.yaml")
     assert_user_error(proc, "s.yaml", fragment)
+
+
+def test_an_empty_parent_is_named(tmp_path):
+    (tmp_path / "p.yaml").write_text("")
+    (tmp_path / "s.yaml").write_text("extends: p.yaml\n")
+    assert_user_error(swapsim("run", tmp_path / "s.yaml", "--out", tmp_path / "out"), "p.yaml: empty file")
+    assert not (tmp_path / "out").exists()
 
 
 def test_compare_reports_every_bad_file(tmp_path):

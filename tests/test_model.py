@@ -215,7 +215,7 @@ def check_invariants(s: Scenario, seed: int) -> str:
     assert m.walkouts == walked
     assert m.offensive_days >= 0 and m.longest_stall_days >= 0
 
-    # Outcome: exactly one kind; the end rules of DESIGN.md.
+    # Outcome: exactly one kind; the end rules of docs/ODD.md, section 7.14.
     assert m.outcome in OUTCOMES
     done = completed_mask(df, s)
     broken = (~engaged & (df["trust_government"] < o.collapse_trust)

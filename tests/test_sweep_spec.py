@@ -395,3 +395,12 @@ def test_missing_spec_file(tmp_path):
     with pytest.raises(ScenarioError) as err:
         sweep.load_spec(tmp_path / "nope.yaml")
     assert err.value.problems == [f"{tmp_path / 'nope.yaml'}: no such file"]
+
+
+@pytest.mark.parametrize("text", ["", "# a comment and nothing else\n"])
+def test_an_empty_spec_is_an_error_not_a_sweep_of_defaults(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert err.value.problems == [f"{path}: empty file: it holds no settings (a file of only comments is empty too)"]

@@ -48,6 +48,7 @@ from sim.model.scenario import (
     Scenario,
     ScenarioError,
     Section,
+    format_errors,
     from_dict,
     parameter_fields,
     load,
@@ -379,7 +380,7 @@ def spec_from_dict(data: dict, source: str = "<sweep>", folder: str | Path | Non
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_format_errors(source, err)) from None
+        raise ScenarioError(format_errors(source, err, "swapsim schema --sweep")) from None
     spec._source = source
     spec._folder = Path(folder) if folder is not None else None
     check(spec)
@@ -491,32 +492,6 @@ def base_scenario(spec: SweepSpec) -> Scenario:
         return from_dict(data, _PROBE)
     except ScenarioError as err:
         raise ScenarioError([f"{spec.source}: base.{line.removeprefix(f'{_PROBE}: ')}" for line in err.problems]) from None
-
-
-def _format_errors(source: str, err: ValidationError) -> list[str]:
-    """One line per problem: FILE: dotted.path: message (union tags dropped, sweep messages spelled out)."""
-    lines = []
-    for e in err.errors():
-        loc = [str(part) for part in e["loc"]]
-        if len(loc) >= 3 and loc[0] == "parameters" and loc[2] in ("values", "range", "bounds"):
-            del loc[2]
-        path = ".".join(loc)
-        msg = e["msg"]
-        if e["type"] == "sweep_problems":
-            for sub, text in e["ctx"]["problems"]:
-                full = ".".join(p for p in (path, sub) if p) or "(top level)"
-                lines.append(f"{source}: {full}: {text}")
-            continue
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `swapsim schema --sweep` lists every key)"
-        elif e["type"] == "literal_error" and loc == ["sampler"]:
-            msg = f"unknown sampler {e['input']!r}; expected one of {', '.join(SAMPLERS)}"
-        elif e["type"] == "missing":
-            msg = "required"
-        elif "input" in e and not isinstance(e["input"], (dict, list)):
-            msg += f" (got {e['input']!r})"
-        lines.append(f"{source}: {path or '(top level)'}: {msg}")
-    return lines
 
 
 # ---------------------------------------------------------------- design

@@ -280,32 +280,46 @@ def reference_markdown() -> str:
     return "\n".join(rows + events) + "\n"
 
 
-def _format_errors(source: str, err: ValidationError) -> list[str]:
+def format_errors(source: str, err: ValidationError, schema_command: str = "swapsim schema") -> list[str]:
+    """One line per problem of a pydantic error: `SOURCE: dotted.path: message`, in words a user can act on.
+
+    Serves scenario files, sweep specs and calibration specs alike: the tags pydantic puts
+    inside tagged unions are dropped from paths, errors that carry several problems (a
+    `problems` list in their context) give a line each, and a check between fields
+    reports its own paths.
+    """
     lines = []
     for e in err.errors():
-        loc = [str(part) for part in e["loc"]]
-        # Drop the discriminator tag pydantic adds inside tagged unions (events.0.ceasefire.day).
-        if len(loc) >= 3 and loc[0] == "events":
-            loc = [p for j, p in enumerate(loc) if not (j == 2 and p in EVENT_TAGS)]
-        path = ".".join(loc) or "(top level)"
+        loc = [str(part) for j, part in enumerate(e["loc"]) if not (j == 2 and str(part) in UNION_TAGS)]
+        path = ".".join(loc)
         msg = e["msg"]
+        ctx = e.get("ctx") or {}
+        if "problems" in ctx:
+            for sub, text in ctx["problems"]:
+                lines.append(f"{source}: {'.'.join(p for p in (path, sub) if p) or '(top level)'}: {text}")
+            continue
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `swapsim schema` lists every key)"
+            msg = f"unknown key (check the spelling; `{schema_command}` lists every key)"
         elif e["type"] in _BOUND_WORDS:
-            msg = f"must be {_BOUND_WORDS[e['type']]} {next(iter(e['ctx'].values()))}"
+            msg = f"must be {_BOUND_WORDS[e['type']]} {next(iter(ctx.values()))}"
         elif e["type"] == "union_tag_invalid":
-            msg = f"unknown event type {e['ctx']['tag']!r}; expected one of {', '.join(sorted(EVENT_TAGS))}"
+            msg = f"unknown event type {ctx['tag']!r}; expected one of {', '.join(sorted(EVENT_TAGS))}"
         elif e["type"] == "union_tag_not_found":
             msg = f"missing 'type'; expected one of {', '.join(sorted(EVENT_TAGS))}"
+        elif e["type"] == "literal_error" and loc and loc[-1] == "sampler":
+            choices = ctx["expected"].replace("'", "").replace(" or ", ", ")
+            lines.append(f"{source}: {path}: unknown sampler {e['input']!r}; expected one of {choices}")
+            continue
+        elif e["type"] == "missing":
+            msg = "required"
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
-            if not loc:
-                # Cross-field problems carry their own paths.
+            if not loc:  # checks between fields carry their own paths
                 lines.extend(f"{source}: {part}" for part in msg.split("; "))
                 continue
-        if "input" in e and e["type"] not in _NO_INPUT_ECHO and not isinstance(e["input"], dict):
+        if "input" in e and e["type"] not in _NO_INPUT_ECHO and not isinstance(e["input"], (dict, list)):
             msg += f" (got {e['input']!r})"
-        lines.append(f"{source}: {path}: {msg}")
+        lines.append(f"{source}: {path or '(top level)'}: {msg}")
     return lines
 
 
@@ -316,6 +330,8 @@ _BOUND_WORDS = {
     "greater_than": "more than",
 }
 _NO_INPUT_ECHO = ("extra_forbidden", "missing", "union_tag_invalid", "union_tag_not_found")
+# Tags pydantic adds inside tagged unions (events.0.ceasefire.day, parameters.x.range.step): not part of a path.
+UNION_TAGS = frozenset(EVENT_TAGS) | {"values", "range", "bounds"}
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -349,7 +365,7 @@ def read_yaml(path: str | Path) -> dict:
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot be read: {exc.strerror}"]) from None
     if data is None:
-        return {}
+        raise ScenarioError([f"{path}: empty file: it holds no settings (a file of only comments is empty too)"])
     if not isinstance(data, dict):
         raise ScenarioError([f"{path}: (top level): expected a mapping of sections, got {type(data).__name__}"])
     return data
@@ -386,7 +402,7 @@ def from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        lines = _format_errors(source, err)
+        lines = format_errors(source, err)
         # Pydantic skips cross-field checks when a field fails; run those whose sections are valid.
         extra = cross_field_problems(*_sections_that_validate(data)) if isinstance(data, dict) else []
         lines += [line for path, msg in extra if (line := f"{source}: {path}: {msg}") not in lines]
