@@ -79,6 +79,7 @@ def run_batch(batch: Batch) -> BatchResult:
         model = ExchangeModel(batch.lane_scenarios(), batch.seeds, overrides=batch.overrides or None,
                               collect=batch.series)
         runs, series = model.run(), (model.series() if batch.series else None)
+        model.release()
         runs["error"] = ""
     except Exception:  # noqa: BLE001 - isolated below, lane by lane
         runs, series = _one_by_one(batch)
@@ -209,6 +210,9 @@ def execute(batches: Iterable[Batch], executor: Executor, on_done: Callable[[int
     try:
         for batch in todo:
             pending.add(executor.submit(run_batch, batch))
+            done = {future for future in pending if future.done()}  # in this process: at once
+            pending -= done
+            yield from _results(done, on_done)
             while len(pending) >= max_pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from _results(done, on_done)
@@ -220,12 +224,14 @@ def execute(batches: Iterable[Batch], executor: Executor, on_done: Callable[[int
             future.cancel()
 
 
-def _results(done: Iterable[Future], on_done: Callable[[int], None] | None) -> Iterator[BatchResult]:
-    for future in done:
-        result = future.result()
+def _results(done: set[Future], on_done: Callable[[int], None] | None) -> Iterator[BatchResult]:
+    """The results of finished futures, each let go of as soon as it is handed on (batches are large)."""
+    while done:
+        result = done.pop().result()
         if on_done:
             on_done(len(result.runs))
         yield result
+        del result
 
 
 def in_order(results: Iterable[BatchResult]) -> Iterator[BatchResult]:

@@ -73,6 +73,7 @@ def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int
                     row = result.failed.iloc[0]
                     raise RunError(f"run {row['run']} (seed {row['seed']}) failed: {row['error']}")
                 yield result
+                del result  # let the batch go while the next one runs
     finally:
         if bar:
             bar.close()

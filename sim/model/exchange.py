@@ -274,6 +274,16 @@ class ExchangeModel(mesa.Model):
         }
         return pd.DataFrame({k: np.broadcast_to(v, (self.n_lanes,)) for k, v in columns.items()})
 
+    def release(self) -> None:
+        """Let go of the recorded series and the attack history, the model's large arrays, once read.
+
+        A Mesa model sits in reference cycles (agents and model, the model and its step
+        schedule) that only Python's occasional full garbage collection frees; a batch
+        runner calls this so that memory does not pile up between collections.
+        """
+        self.datacollector = mesa.DataCollector(model_reporters=dict(self.datacollector.model_reporters))
+        self._attributed = None
+
     def series(self) -> pd.DataFrame:
         """The daily series, one row per lane and simulated day (`lane`, `day`, then SERIES), each lane to its end."""
         recorded = self.datacollector.model_vars

@@ -146,6 +146,7 @@ def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: in
         writer = FolderWriter(stage, scenario, series)
         for result in stream(scenario, runs, seed, workers, lanes, series, progress):
             writer.add(result.runs, result.series)
+            del result  # let the batch go while the next one runs
         meta = {"workers": workers, "lanes": lanes or batches.DEFAULT_LANES}
         return writer.close(seed, meta, command)
 
@@ -164,6 +165,7 @@ def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: in
         writer = FolderWriter(stage, scenario, series)
         for result in stream(scenario, runs, seed, workers, lanes, series, progress):
             writer.add(result.runs, result.series)
+            del result  # let the batch go while the next one runs
         meta = {"workers": workers, "lanes": lanes or batches.DEFAULT_LANES}
         return writer.close(seed, meta, command)
 
