@@ -7,6 +7,7 @@ clear line per problem on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -46,45 +47,66 @@ _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from sim.experiments.runs import TooBig  # imports Mesa and pandas: only the commands that run pay for it
-    from sim.reports import results
+def _workers_pool(workers: int, address: str | None = None) -> contextlib.AbstractContextManager:
+    """Worker processes that start at once, in the background, while this process imports and reads its input."""
+    if workers > 1 and not address:
+        from sim.experiments import pool
 
-    scenario = load(args.scenario)
-    out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
-    try:
-        summary = results.run_to_folder(scenario, out, runs=args.runs, seed=args.seed, workers=args.workers,
-                                        lanes=args.lanes, series=args.series, force=args.force,
-                                        command=["swapsim", *sys.argv[1:]], progress=args.runs > 1)
-    except TooBig as err:
-        raise UsageError(str(err)) from None
+        return pool.process_pool(workers, warm=True)
+    return contextlib.nullcontext()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with _workers_pool(args.workers) as workers:
+        from sim.experiments.runs import TooBig  # imports Mesa and pandas: only the commands that run pay for it
+        from sim.reports import results
+
+        scenario = load(args.scenario)
+        out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
+        try:
+            summary = results.run_to_folder(scenario, out, runs=args.runs, seed=args.seed, workers=args.workers,
+                                            lanes=args.lanes, series=args.series, force=args.force,
+                                            command=["swapsim", *sys.argv[1:]], progress=args.runs > 1,
+                                            executor=workers)
+        except TooBig as err:
+            raise UsageError(str(err)) from None
     print(results.format_summary(summary, scenario, out))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sim.experiments import batches, chunks, sweep_spec
-    from sim.reports import sweep
+    from sim.experiments import pool
 
     if args.resume and args.force:
         raise UsageError("--resume and --force contradict each other: resume keeps the chunks, force discards them")
-    spec = sweep_spec.load_spec(args.spec)
-    out = Path(args.out) if args.out else Path("results") / spec.name
-    try:
-        done = sweep.sweep(spec, out, workers=args.workers, lanes=args.lanes, address=args.address,
-                           resume=args.resume, force=args.force, progress=True, command=["swapsim", *sys.argv[1:]])
-    except (chunks.ResumeError, batches.ExecutorError) as err:
-        raise UsageError(str(err)) from None
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; the chunks already written are kept in {out}/chunks: "
-            f"run the same command with --resume to finish"
-        ) from None
+    workers_wanted = args.workers or pool.default_workers()
+    with _workers_pool(workers_wanted, args.address) as workers:
+        from sim.experiments import batches, chunks, sweep_spec
+        from sim.reports import sweep
+
+        spec = sweep_spec.load_spec(args.spec)
+        out = Path(args.out) if args.out else Path("results") / spec.name
+        try:
+            done = sweep.sweep(spec, out, workers=workers_wanted, lanes=args.lanes, address=args.address,
+                               resume=args.resume, force=args.force, progress=True,
+                               command=["swapsim", *sys.argv[1:]], executor=workers)
+        except (chunks.ResumeError, batches.ExecutorError) as err:
+            raise UsageError(str(err)) from None
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted; the chunks already written are kept in {out}/chunks: "
+                f"run the same command with --resume to finish"
+            ) from None
     print(sweep.format_summary(done))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    with _workers_pool(args.workers) as workers:
+        return _compare(args, workers)
+
+
+def _compare(args: argparse.Namespace, workers) -> int:
     from sim.experiments import comparisons
     from sim.reports import comparison
 
@@ -101,10 +123,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         if args.precision is None:
             result = comparisons.compare(scenarios, runs=args.runs, seed=args.seed, workers=args.workers,
-                                         lanes=args.lanes, progress=True)
+                                         lanes=args.lanes, progress=True, executor=workers)
         else:
             result = comparison.to_precision(scenarios, args.precision, runs=args.runs, max_runs=args.max_runs,
-                                             seed=args.seed, workers=args.workers, lanes=args.lanes, progress=True)
+                                             seed=args.seed, workers=args.workers, lanes=args.lanes, progress=True,
+                                             executor=workers)
     except ValueError as err:
         raise UsageError(str(err)) from None
     comparison.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])

@@ -12,22 +12,25 @@ executor or the number of workers.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.context
-import sys
-import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from sim.model.exchange import ExchangeModel
+from sim.experiments import pool
 from sim.model.outcomes import METRIC_NAMES
 from sim.model.scenario import Scenario
 
-DEFAULT_LANES = 2000  # runs per model: fast (see benchmarks/bench_lanes.py), about 150 MB with daily series
+# Runs per model (see benchmarks/bench_lanes.py): larger batches are faster; with daily series a batch of
+# 2,000 takes about 250 MB while it is written, without them one of 4,000 about 60 MB.
+DEFAULT_LANES = 4000
+DEFAULT_LANES_WITH_SERIES = 2000
+
+
+def default_lanes(series: bool) -> int:
+    return DEFAULT_LANES_WITH_SERIES if series else DEFAULT_LANES
 ERROR = "error"  # the outcome of a run that raised; its message is in `error`
 
 
@@ -75,6 +78,8 @@ def run_batch(batch: Batch) -> BatchResult:
     If the model raises, the lanes are run one by one (each gives the same result as in
     the batch), and a run that raises on its own becomes a row with outcome 'error'.
     """
+    from sim.model.exchange import ExchangeModel  # Mesa: only where runs are computed (workers import it at start)
+
     try:
         model = ExchangeModel(batch.lane_scenarios(), batch.seeds, overrides=batch.overrides or None,
                               collect=batch.series)
@@ -87,6 +92,8 @@ def run_batch(batch: Batch) -> BatchResult:
 
 
 def _one_by_one(batch: Batch) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from sim.model.exchange import ExchangeModel
+
     rows, frames = [], []
     scenarios = batch.lane_scenarios()
     for lane in range(batch.size):
@@ -117,9 +124,9 @@ def _labelled(batch: Batch, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([pd.DataFrame(labels), frame.drop(columns="lane").reset_index(drop=True)], axis=1)
 
 
-def cut(n: int, lanes: int | None, workers: int) -> list[tuple[int, int]]:
+def cut(n: int, lanes: int | None, workers: int, series: bool = False) -> list[tuple[int, int]]:
     """Runs 0..n-1 cut into batches of at most `lanes`, at least one batch per worker when n allows."""
-    lanes = lanes or DEFAULT_LANES
+    lanes = lanes or default_lanes(series)
     size = max(1, min(lanes, -(-n // max(workers, 1))))
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
@@ -144,41 +151,13 @@ class ExecutorError(RuntimeError):
 
 
 @contextlib.contextmanager
-def _bare_main() -> Iterator[None]:
-    """Show multiprocessing a bare `__main__` while a worker starts, so the worker does not re-import
-    (and re-run) the caller's script: a script needs no `if __name__ == "__main__":` guard."""
-    real = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = real
-
-
-class _WorkerProcess(multiprocessing.context.ForkServerProcess):
-    def start(self) -> None:
-        with _bare_main():
-            super().start()
-
-
-class _WorkerContext(multiprocessing.context.ForkServerContext):
-    """Workers forked from a clean server process (never from this one, which may run threads),
-    which has imported swapsim but not the caller's script."""
-
-    Process = _WorkerProcess
-
-
-def process_pool(workers: int) -> Executor:
-    """A real process pool of `workers` processes, started from a clean server process."""
-    context = _WorkerContext()
-    context.set_forkserver_preload(["sim.experiments.batches"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-@contextlib.contextmanager
-def open_executor(workers: int = 1, address: str | None = None) -> Iterator[Executor]:
-    """An Executor for batches: a Dask cluster's when `address` names a scheduler, else a local pool or this process."""
-    if address:
+def open_executor(workers: int = 1, address: str | None = None, executor: Executor | None = None
+                  ) -> Iterator[Executor]:
+    """An Executor for batches: `executor` if given (left open), a Dask cluster's when `address` names a
+    scheduler, else a local pool of processes (`sim.experiments.pool`) or this process."""
+    if executor is not None:
+        yield executor
+    elif address:
         try:
             from distributed import Client
         except ImportError:
@@ -192,8 +171,8 @@ def open_executor(workers: int = 1, address: str | None = None) -> Iterator[Exec
         finally:
             client.close()
     elif workers > 1:
-        with process_pool(workers) as pool:
-            yield pool
+        with pool.process_pool(workers) as workers_pool:
+            yield workers_pool
     else:
         yield InlineExecutor()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,7 +116,7 @@ def replicates(scenarios: Sequence[Scenario], names: Sequence[str], root: int, s
     bar = batches.progress_bar(total, f"compare: replicates {start + 1}–{stop}") if progress else None
     parts = []
     try:
-        with nullcontext(executor) if executor is not None else batches.open_executor(workers) as pool:
+        with batches.open_executor(workers, executor=executor) as pool:
             for result in batches.in_order(batches.execute(plan, pool, bar.update if bar else None)):
                 if len(result.failed):
                     row = result.failed.iloc[0]

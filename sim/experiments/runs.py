@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import nullcontext
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,7 @@ def plan(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, lanes: int | N
     seeds = replicate_seeds(seed, runs, start)
     return batches.batches_of(
         [scenario], np.zeros(runs, dtype=np.int64), seeds, {"run": np.arange(start, start + runs)},
-        batches.cut(runs, lanes, workers), series=series,
+        batches.cut(runs, lanes, workers, series), series=series,
     )
 
 
@@ -65,7 +64,7 @@ def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int
         raise ValueError("runs must be at least 1")
     bar = batches.progress_bar(runs, scenario.metadata.name) if progress and runs > 1 else None
     try:
-        with _executor(workers, executor) as pool:
+        with batches.open_executor(workers, executor=executor) as pool:
             done = batches.execute(plan(scenario, runs, seed, lanes, workers, series), pool,
                                    bar.update if bar else None)
             for result in batches.in_order(done):
@@ -79,17 +78,13 @@ def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int
             bar.close()
 
 
-def _executor(workers: int, executor: Executor | None):
-    return nullcontext(executor) if executor is not None else batches.open_executor(workers)
-
-
 def run(scenario: Scenario, runs: int = 100, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
         series: bool = True, progress: bool = False, executor: Executor | None = None) -> Results:
     """Run a scenario `runs` times from root seed `seed`, in memory; identical results for any lanes and workers."""
     parts = list(stream(scenario, runs, seed, workers, lanes, series, progress, executor))
     table = pd.concat([p.runs for p in parts], ignore_index=True).drop(columns="error")
     daily = with_dates(pd.concat([p.series for p in parts], ignore_index=True), scenario) if series else None
-    return Results(scenario, int(seed), table, daily, {"workers": workers, "lanes": lanes or batches.DEFAULT_LANES})
+    return Results(scenario, int(seed), table, daily, {"workers": workers, "lanes": lanes or batches.default_lanes(series)})
 
 
 def with_dates(series: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

@@ -10,16 +10,16 @@ summary are in `sim.reports.sweep`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sim.experiments import batches, chunks, storage
+from sim.experiments import batches, chunks, pool, storage
 from sim.experiments import sweep_spec as spec_module
 from sim.experiments.provenance import code_version, provenance
 from sim.experiments.seeds import SEED_RULE
@@ -48,24 +48,20 @@ class SweepRun:
         return pd.read_parquet(self.out / "runs.parquet")
 
 
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
 def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None = None, lanes: int | None = None,
               address: str | None = None, resume: bool = False, force: bool = False, progress: bool = False,
-              command: list[str] | None = None) -> SweepRun:
+              command: list[str] | None = None, executor: Executor | None = None) -> SweepRun:
     """Run every (point, replicate) of the spec, chunk by chunk, resumable; then combine the runs table.
 
     Replicate k uses the same seed at every point (common random numbers). Results
     do not depend on the executor, the number of workers or the chunk size.
     """
     out = Path(out)
-    workers = workers or default_workers()
+    workers = workers or pool.default_workers()
     base = spec_module.base_scenario(spec)
     design = spec_module.expand(spec)
     seeds = spec_module.replicate_seeds(spec)
-    with batches.open_executor(workers, address) as executor:  # an unreachable cluster fails before anything is written
+    with batches.open_executor(workers, address, executor) as executor:  # an unreachable cluster fails before anything
         manifest, aside = chunks.prepare(out, _manifest(spec, base, design, seeds, workers, lanes, command),
                                          resume, force)
         storage.write_parquet(out / "design.parquet", design)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtri
 
 # Commander policies as integers, so that arrays of runs can mix them.
 REFUSE, FIRST_BATCH, VERIFY_ONLY, AFTER_FRACTION = 0, 1, 2, 3
@@ -97,6 +96,8 @@ def poisson_from_uniform(*, u: ArrayLike, rate: ArrayLike) -> np.ndarray:
 
 
 def _normal_count(u: ArrayLike, lam: ArrayLike) -> np.ndarray:
+    from scipy.special import ndtri  # only for rates above EXACT_RATE
+
     z = ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
     return np.maximum(np.floor(lam + np.sqrt(lam) * z + 0.5), 0).astype(np.int64)
 

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from scipy import stats
 
 from sim.model.outcomes import OUTCOMES
 
@@ -164,6 +163,8 @@ def paired_difference(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA) -> dict:
     a_only = int(np.sum(a & ~b))
     b_only = int(np.sum(~a & b))
     neither = n - both - a_only - b_only
+
+    from scipy import stats
 
     z = float(stats.norm.ppf(1 - alpha / 2))
     pa, pb = (both + a_only) / n, (both + b_only) / n

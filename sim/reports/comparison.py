@@ -23,6 +23,7 @@ half-width is below a target, or until a ceiling of runs per scenario.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 import pandas as pd
@@ -73,7 +74,7 @@ def half_widths(comparison: Comparison) -> pd.Series:
 
 def to_precision(scenarios: Sequence[Scenario], precision: float, runs: int = 100, max_runs: int = 20000,
                  seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
-                 progress: bool = False) -> Comparison:
+                 progress: bool = False, executor: Executor | None = None) -> Comparison:
     """Compare, doubling the replications until every half-width is below `precision` or `max_runs` is reached.
 
     The replicates already run are kept; `precision_reached` says whether the target was met.
@@ -82,7 +83,7 @@ def to_precision(scenarios: Sequence[Scenario], precision: float, runs: int = 10
         raise ValueError(f"precision is a half-width of a proportion: it must lie between 0 and 1, got {precision}")
     if max_runs < runs:
         raise ValueError(f"max_runs ({max_runs}) is below the starting runs ({runs})")
-    with batches.open_executor(workers) as pool:
+    with batches.open_executor(workers, executor=executor) as pool:
         c = compare(scenarios, runs, seed, workers, lanes, progress, executor=pool)
         c.precision, c.max_runs = precision, max_runs
         while True:

@@ -7,6 +7,7 @@ runs there are; `save` writes the same folder from results held in memory.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from pathlib import Path
 
 import pandas as pd
@@ -134,7 +135,7 @@ class FolderWriter:
 
 def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: int = DEFAULT_SEED,
                   workers: int = 1, lanes: int | None = None, series: bool = True, force: bool = False,
-                  command: list[str] | None = None, progress: bool = False) -> dict:
+                  command: list[str] | None = None, progress: bool = False, executor: Executor | None = None) -> dict:
     """Run a scenario and write its results folder as the runs come, in bounded memory; return the summary.
 
     The folder is built beside `out` and renamed into place when complete.
@@ -144,29 +145,10 @@ def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: in
     check_fits(out, runs, scenario, series)
     with storage.staged_directory(out, force) as stage:
         writer = FolderWriter(stage, scenario, series)
-        for result in stream(scenario, runs, seed, workers, lanes, series, progress):
+        for result in stream(scenario, runs, seed, workers, lanes, series, progress, executor):
             writer.add(result.runs, result.series)
             del result  # let the batch go while the next one runs
-        meta = {"workers": workers, "lanes": lanes or batches.DEFAULT_LANES}
-        return writer.close(seed, meta, command)
-
-
-def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: int = DEFAULT_SEED,
-                  workers: int = 1, lanes: int | None = None, series: bool = True, force: bool = False,
-                  command: list[str] | None = None, progress: bool = False) -> dict:
-    """Run a scenario and write its results folder as the runs come, in bounded memory; return the summary.
-
-    The folder is built beside `out` and renamed into place when complete.
-    """
-    out = Path(out)
-    storage.check_output(out, force)
-    check_fits(out, runs, scenario, series)
-    with storage.staged_directory(out, force) as stage:
-        writer = FolderWriter(stage, scenario, series)
-        for result in stream(scenario, runs, seed, workers, lanes, series, progress):
-            writer.add(result.runs, result.series)
-            del result  # let the batch go while the next one runs
-        meta = {"workers": workers, "lanes": lanes or batches.DEFAULT_LANES}
+        meta = {"workers": workers, "lanes": lanes or batches.default_lanes(series)}
         return writer.close(seed, meta, command)
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,9 @@ class SweepResults:
 
 def sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None = None, lanes: int | None = None,
           address: str | None = None, resume: bool = False, force: bool = False, progress: bool = False,
-          command: list[str] | None = None, figures: bool = True) -> SweepResults:
+          command: list[str] | None = None, figures: bool = True, executor: Executor | None = None) -> SweepResults:
     """Run a sweep (resumable) and write its report: `run_sweep`, then `report`."""
-    done = run_sweep(spec, out, workers, lanes, address, resume, force, progress, command)
+    done = run_sweep(spec, out, workers, lanes, address, resume, force, progress, command, executor)
     return report(done, figures)
 
 

@@ -1,0 +1,58 @@
+"""Local worker processes for batches of runs: started from a clean server process, never re-running
+the caller's script, and able to start while this process is still busy (imports only the standard library).
+
+Workers are forked from a `forkserver` process, which has imported swapsim but not the
+caller's `__main__`: forking this process itself would be unsafe once it runs threads
+(numpy, pyarrow and progress bars start some), and the usual `spawn` or `forkserver`
+would re-import and re-run a script that has no `if __name__ == "__main__":` guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.context
+import os
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+PRELOAD = ["sim.experiments.batches", "sim.model.exchange"]  # imported once by the server: workers start ready
+
+
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """Show multiprocessing a bare `__main__` while a worker starts, so that it does not re-import the caller's script."""
+    real = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = real
+
+
+class _WorkerProcess(multiprocessing.context.ForkServerProcess):
+    def start(self) -> None:
+        with _bare_main():
+            super().start()
+
+
+class _WorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _WorkerProcess
+
+
+def process_pool(workers: int, warm: bool = False) -> ProcessPoolExecutor:
+    """A pool of `workers` processes. With `warm`, they start now, in the background, while this process goes on."""
+    context = _WorkerContext()
+    context.set_forkserver_preload(PRELOAD)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if warm:
+        threading.Thread(target=lambda: [pool.submit(int) for _ in range(workers)], daemon=True).start()
+    return pool
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
