@@ -218,8 +218,8 @@ def test_schema_is_json_and_parameters_doc_is_current():
     assert schema["additionalProperties"] is False
     assert "protocol" in schema["properties"]
     doc = (ROOT / "docs" / "parameters.md").read_text()
-    table = swapsim("schema", "--markdown").stdout
-    assert table.strip() in doc, "docs/parameters.md is stale: regenerate it with `swapsim schema --markdown`"
+    markdown = swapsim("schema", "--markdown").stdout
+    assert markdown == doc, "docs/parameters.md is stale: swapsim schema --markdown > docs/parameters.md"
 
 
 def test_force_never_replaces_a_folder_that_is_not_swapsims(tmp_path):

@@ -163,8 +163,9 @@ class ExchangeModel(mesa.Model):
             progress=rules.progress(government_released=gov.released, taliban_released=tal.released,
                                     government_total=gov.total, taliban_total=tal.total),
         )
-        misattributed = rules.poisson_from_uniform(u=u["iskp_attributed"], rate=rate_booked)
-        self.iskp_attacks = misattributed + rules.poisson_from_uniform(u=u["iskp_other"], rate=rate_other)
+        misattributed, other = rules.poisson_from_uniform(u=np.stack([u["iskp_attributed"], u["iskp_other"]]),
+                                                          rate=np.stack([rate_booked, rate_other]))
+        self.iskp_attacks = misattributed + other
         self.attributed_attacks = tal.attacks_today + misattributed
         self._remember_attributed(day)
 

@@ -51,8 +51,9 @@ def decide(*, completed: ArrayLike, broken_days: ArrayLike, collapse_window: Arr
     deadlocked (nothing moved during the window, or ever) or partial (still moving)."""
     stuck = (np.asarray(stalled_days) >= deadlock_window) | ~np.asarray(any_release, dtype=bool)
     at_end = np.where(stuck, CODES[DEADLOCKED], CODES[PARTIAL])
-    return np.select([completed, np.asarray(broken_days) >= collapse_window, at_horizon],
-                     [CODES[COMPLETED], CODES[COLLAPSED], at_end], default=UNDECIDED).astype(np.int8)
+    undecided = np.where(at_horizon, at_end, UNDECIDED)
+    collapsed = np.where(np.asarray(broken_days) >= collapse_window, CODES[COLLAPSED], undecided)
+    return np.where(completed, CODES[COMPLETED], collapsed).astype(np.int8)
 
 
 def names(codes: ArrayLike) -> np.ndarray:

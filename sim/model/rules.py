@@ -74,7 +74,9 @@ def poisson_from_uniform(*, u: ArrayLike, rate: ArrayLike) -> np.ndarray:
     Above EXACT_RATE a day, where exp(-rate) underflows, the normal approximation with
     continuity correction, from the same uniform.
     """
-    u, lam = np.broadcast_arrays(np.asarray(u, dtype=float), _positive(np.asarray(rate, dtype=float)))
+    u, lam = np.asarray(u, dtype=float), _positive(np.asarray(rate, dtype=float))
+    if u.shape != lam.shape:
+        u, lam = np.broadcast_arrays(u, lam)
     exact = np.minimum(lam, EXACT_RATE)
     term = np.exp(-exact)
     cdf = term

@@ -135,7 +135,8 @@ class FolderWriter:
 
 def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: int = DEFAULT_SEED,
                   workers: int = 1, lanes: int | None = None, series: bool = True, force: bool = False,
-                  command: list[str] | None = None, progress: bool = False, executor: Executor | None = None) -> dict:
+                  command: list[str] | None = None, progress: bool = False, executor: Executor | None = None,
+                  figures: bool = True) -> dict:
     """Run a scenario and write its results folder as the runs come, in bounded memory; return the summary.
 
     The folder is built beside `out` and renamed into place when complete.
@@ -144,7 +145,7 @@ def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: in
     storage.check_output(out, force)
     check_fits(out, runs, scenario, series)
     with storage.staged_directory(out, force) as stage:
-        writer = FolderWriter(stage, scenario, series)
+        writer = FolderWriter(stage, scenario, series, figures)
         for result in stream(scenario, runs, seed, workers, lanes, series, progress, executor):
             writer.add(result.runs, result.series)
             del result  # let the batch go while the next one runs

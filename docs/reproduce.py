@@ -1,0 +1,169 @@
+"""Recompute every number and figure that README.md and docs/ODD.md quote, after a change to the model.
+
+    .venv/bin/python docs/reproduce.py            # print the numbers, write docs/figures/*.png
+    .venv/bin/python docs/reproduce.py --quick    # fewer runs, for a look
+
+Each block prints what it measured and how; paste the numbers into the documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from sim.experiments import comparisons, runs, sweep_spec
+from sim.experiments import observed as record
+from sim.model.outcomes import OUTCOMES
+from sim.model.scenario import Scenario, load, with_overrides
+from sim.reports import analysis, results, sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "docs" / "figures"
+SCENARIOS = ROOT / "scenarios"
+DECREE = load(SCENARIOS / "decree_2020.yaml")
+
+
+def mix(table: pd.DataFrame) -> str:
+    rates = analysis.outcome_rates(table).set_index("outcome")
+    return ", ".join(f"{o} {100 * rates.loc[o, 'rate']:.1f}% [{100 * rates.loc[o, 'low']:.1f}–"
+                     f"{100 * rates.loc[o, 'high']:.1f}]" for o in OUTCOMES)
+
+
+def short_mix(table: pd.DataFrame) -> str:
+    share = table["outcome"].value_counts(normalize=True)
+    return "/".join(f"{100 * share.get(o, 0.0):.0f}" for o in ("completed", "collapsed", "deadlocked"))
+
+
+def quick_quantiles(values: pd.Series) -> str:
+    return f"{values.median():.0f} ({values.quantile(0.1):.0f}–{values.quantile(0.9):.0f})"
+
+
+def quickstart_figures(n: int) -> None:
+    """The README's Quick start run, its releases figure, and the decree's outcome figure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = results.run_to_folder(DECREE, Path(tmp) / "decree", runs=n, workers=1)
+        print(results.format_summary(summary, DECREE))
+        for name in ("releases", "outcomes"):
+            shutil.copy(Path(tmp) / "decree" / "figures" / f"{name}.png", FIGURES / f"decree_2020_{name}.png")
+
+
+def defaults_and_statics(n: int) -> None:
+    print(f"\ndecree_2020, {n} runs from root seed 1: {mix(runs.run(DECREE, n, seed=1, series=False).runs)}")
+    base = Scenario()  # the defaults, as tests/test_model.py's comparative statics use them
+    for label, overrides in (
+        ("initial trust 0.2 both", {"government.initial_trust": 0.2, "taliban.initial_trust": 0.2}),
+        ("initial trust 0.4 both", {"government.initial_trust": 0.4, "taliban.initial_trust": 0.4}),
+        ("initial trust 0.6 both", {"government.initial_trust": 0.6, "taliban.initial_trust": 0.6}),
+    ):
+        table = runs.run(with_overrides(base, overrides), 300, seed=11, series=False).runs
+        print(f"  comparative statics, {label} (300 runs, seed 11): completed {100 * (table.outcome == 'completed').mean():.1f}%")
+
+
+def sensitivity_table(n: int) -> None:
+    print(f"\nSensitivity of the decree's mix: completed/collapsed/deadlocked in %, {n} runs from root seed 1")
+    table = {
+        "protocol.conditions.max_attacks_per_day": (6.0, 7.0, 8.0),
+        "taliban.base_attacks": (8.0, 10.0, 12.0),
+        "taliban.cohesion": (0.6, 0.7, 0.8),
+        "spoilers.misattribution": (0.2, 0.4, 0.6),
+        "government.initial_trust": (0.35, 0.40, 0.45),
+        "taliban.initial_trust": (0.30, 0.35, 0.40),
+        "taliban.patience_days": (20, 30, 45),
+        "protocol.taliban_daily_capacity": (20, 40, 80),
+        "outcomes.collapse_trust": (0.05, 0.10, 0.15),
+    }
+    for path, values in table.items():
+        cells = [f"{v}: {short_mix(runs.run(with_overrides(DECREE, {path: v}), n, seed=1, series=False).runs)}"
+                 for v in values]
+        print(f"| `{path}` | " + " | ".join(cells) + " |")
+    memories = [f"{m}: {short_mix(runs.run(with_overrides(DECREE, {'government.memory': m, 'taliban.memory': m}), n, seed=1, series=False).runs)}"
+                for m in (0.95, 0.98, 0.99)]
+    print("| `government.memory` and `taliban.memory` together | " + " | ".join(memories) + " |")
+
+
+def commander_weights(n: int) -> None:
+    print(f"\nCommander weight: commanders_first and decree_2020, {n} runs from root seed 1")
+    first = load(SCENARIOS / "commanders_first.yaml")
+    for w in (1, 4, 6, 8, 10, 15):
+        a = runs.run(with_overrides(first, {"government.commander_weight": w}), n, seed=1, series=False).runs
+        b = runs.run(with_overrides(DECREE, {"government.commander_weight": w}), n, seed=1, series=False).runs
+        print(f"  weight {w}: commanders_first completed {100 * (a.outcome == 'completed').mean():.1f}%, collapsed "
+              f"{100 * (a.outcome == 'collapsed').mean():.1f}%, median first release day "
+              f"{a.first_release_day.median():.0f}, mean walkouts {a.walkouts.mean():.2f}; decree completed "
+              f"{100 * (b.outcome == 'completed').mean():.1f}%")
+
+
+def against_the_record(n: int) -> None:
+    print(f"\nComparison with 2020: decree_2020, {n} runs from root seed 1 (medians, 10–90% ranges)")
+    res = runs.run(DECREE, n, seed=1, series=True)
+    table, series = res.runs, res.series
+    print(f"  outcomes of these runs: {mix(table)}")
+    print("  first government release day:", quick_quantiles(table.first_release_day),
+          f"earliest {table.first_release_day.min():.0f}, latest {table.first_release_day.max():.0f}")
+    early = series[series.day <= 3].groupby("run").taliban_attacks.sum()
+    print(f"  Taliban attacks in days 0-3: median {early.median():.0f}")
+    print(f"  government's trust on day 13: median {series[series.day == 13].trust_government.median():.2f}")
+    print("  first Taliban release day:", quick_quantiles(series[series.taliban_released > 0].groupby("run").day.min()))
+    wide = {c: series.pivot(index="day", columns="run", values=c).reindex(range(DECREE.calendar.horizon_days)).ffill()
+            for c in ("government_released", "taliban_released")}
+    for day in sorted(record.releases()["day"].unique()):
+        print(f"  day {day}: government {quick_quantiles(wide['government_released'].loc[day])}, "
+              f"Taliban {quick_quantiles(wide['taliban_released'].loc[day])}")
+    seen = record.releases()
+    seen = seen[seen.day <= 85]
+    below = sum(int((wide[{"government_released_taliban": "government_released",
+                           "taliban_released_government": "taliban_released"}[row.side]].loc[row.day]
+                     <= row.cumulative_released).sum()) for row in seen.itertuples())
+    print(f"  run-days at or below the record's count, on the reported dates up to day 85: {below}")
+    collapsed = table[table.outcome == "collapsed"]
+    print(f"  collapsed runs stopping at 1,500-1,600 government releases: "
+          f"{collapsed.government_released.between(1500, 1600).sum()} of {len(collapsed)}")
+    high = runs.run(load(SCENARIOS / "high_trust.yaml"), 2 * n, seed=1, series=False).runs
+    print(f"  high_trust: completed {(high.outcome == 'completed').sum()} of {len(high)}")
+    walked = series[~series.engaged].groupby("run").day.min()
+    print(f"  runs with a walkout: {len(walked)} of {n}; first walkout day {quick_quantiles(walked)}")
+    print(f"  runs with offensive mode: {(table.offensive_days > 0).sum()}")
+    for outcome in ("completed", "collapsed"):
+        print(f"  end day of {outcome} runs: {quick_quantiles(table[table.outcome == outcome].end_day)}")
+
+
+def trust_grid(replications: int) -> None:
+    spec = sweep_spec.load_spec(SCENARIOS / "sweeps" / "trust_grid.yaml").model_copy(
+        update={"replications": replications})
+    with tempfile.TemporaryDirectory() as tmp:
+        done = sweep.sweep(spec, Path(tmp) / "grid", workers=2)
+        shutil.copy(done.out / "figures" / "heatmap.png", FIGURES / "trust_grid_heatmap.png")
+    print(f"\ntrust grid, {replications} replications: " + ", ".join(
+        f"{name} {o['rate']:.1%}" for name, o in done.summary["outcomes"].items()))
+
+
+def compare_protocols(n: int) -> None:
+    names = ("decree_2020", "commanders_first", "doha_unconditional")
+    c = comparisons.compare([load(SCENARIOS / f"{name}.yaml") for name in names], runs=n, seed=1)
+    from sim.reports import comparison
+
+    print()
+    print(comparison.format_table(c))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    scale = 0.25 if args.quick else 1.0
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    quickstart_figures(200)
+    defaults_and_statics(int(400 * scale))
+    sensitivity_table(int(400 * scale))
+    commander_weights(int(400 * scale))
+    against_the_record(int(200 * scale))
+    compare_protocols(int(500 * scale))
+    trust_grid(int(200 * scale))
+
+
+if __name__ == "__main__":
+    main()
