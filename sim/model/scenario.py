@@ -30,8 +30,6 @@ class ScenarioError(ValueError):
         super().__init__("\n".join(problems))
 
 
-
-
 class Metadata(Section):
     name: str = Field(
         "scenario",
