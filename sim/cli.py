@@ -174,8 +174,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _add_lanes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=_positive_int, default=None, metavar="N",
-                   help="runs computed together in one model (default 2000; 1 runs them one at a time); "
-                        "results do not depend on it")
+                   help="runs computed together in one model (default 4000, or 2000 with daily series; "
+                        "1 runs them one at a time); results do not depend on it")
 
 
 def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, out_help: str) -> None:

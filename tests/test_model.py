@@ -272,9 +272,23 @@ def test_run_that_never_moves_on_a_long_horizon_is_deadlocked():
 # Determinism and the random stream.
 
 def _metrics_equal(a: pd.Series, b: pd.Series) -> bool:
-    """Every metric equal, float bits included (NaN equals NaN)."""
-    return a.index.equals(b.index) and all(
-        (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a.index)
+    """Every metric equal, float bits included (NaN equals NaN; 0.0 and -0.0 differ)."""
+    return a.index.equals(b.index) and all(_same_bits(a[k], b[k]) for k in a.index)
+
+
+def _same_bits(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return np.asarray(a).dtype.kind == np.asarray(b).dtype.kind and np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+def assert_same_bits(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Two tables with the same columns, dtypes and values, bit for bit."""
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for column in a.columns:
+        x, y = a[column].to_numpy(), b[column].to_numpy()
+        assert x.dtype == y.dtype, column
+        assert (x == y).all() if x.dtype == object else x.tobytes() == y.tobytes(), column
 
 
 @pytest.mark.parametrize("seed", [0, 1, 20200311, 2**63 - 1])
@@ -365,7 +379,7 @@ def assert_lanes_equal_single_runs(scenarios: list[Scenario], seeds, overrides: 
         assert _metrics_equal(metrics.iloc[lane].drop("lane"), single), (lane, metrics.iloc[lane], single)
         if collect:
             mine = series[series["lane"] == lane].drop(columns="lane").reset_index(drop=True)
-            assert mine.equals(alone.series().drop(columns="lane")), lane
+            assert_same_bits(mine, alone.series().drop(columns="lane"))
     return metrics
 
 
@@ -398,6 +412,9 @@ def test_sweep_points_mixed_in_one_batch_equal_single_runs():
         "protocol.commander_policy": rng.choice(["refuse", "first_batch", "verify_only", "after_fraction"], n),
         "protocol.daily_capacity": rng.integers(50, 200, n),
         "protocol.conditions.enabled": rng.integers(0, 2, n).astype(bool),
+        "protocol.conditions.window_days": rng.integers(3, 30, n),
+        "calendar.horizon_days": rng.integers(120, 300, n),
+        "spoilers.attack_rate": rng.uniform(0.5, 3.0, n),
     }
     seeds = replicate_seeds(9, n).tolist()
     assert_lanes_equal_single_runs([base] * n, seeds, overrides)

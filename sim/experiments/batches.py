@@ -1,6 +1,6 @@
 """The one run loop: runs cut into batches of lanes, each batch one `ExchangeModel`, on any executor.
 
-`swapsim run`, `compare` and `sweep` (and calibration) all describe their runs as
+`swapsim run`, `compare` and `sweep` all describe their runs as
 `Batch`es: the lanes' scenarios, seeds, parameter overrides and the labels each row
 carries (run, point, replicate, scenario). `execute` hands them to an executor (this
 process, a local process pool, or a Dask cluster) and yields the results as they
@@ -171,69 +171,102 @@ def open_executor(workers: int = 1, address: str | None = None, executor: Execut
         finally:
             client.close()
     elif workers > 1:
-        with pool.process_pool(workers) as workers_pool:
+        workers_pool = pool.process_pool(workers)
+        try:
             yield workers_pool
+        finally:
+            workers_pool.shutdown(cancel_futures=True)
     else:
         yield InlineExecutor()
 
 
-def execute(batches: Iterable[Batch], executor: Executor, on_done: Callable[[int], None] | None = None,
-            max_pending: int = 8) -> Iterator[BatchResult]:
-    """Run the batches on the executor; yield each result as it comes back (in completion order).
+def slots(executor: Executor, workers: int = 1) -> int:
+    """How many batches to keep in flight on an executor: two per worker, so that none waits."""
+    threads = getattr(executor, "_max_workers", None)  # a process pool
+    client = getattr(executor, "_client", None)  # a Dask cluster's executor
+    if client is not None:
+        threads = sum(client.nthreads().values())
+    return 2 * max(threads or workers, 1)
 
-    At most `max_pending` batches are in flight, so memory stays bounded however many
-    runs there are; stopping early (an exception, Ctrl-C) cancels what has not started.
+
+def execute(batches: Iterable[Batch], executor: Executor, on_done: Callable[[int], None] | None = None,
+            window: int | None = None, ordered: bool = False) -> Iterator[BatchResult]:
+    """Run the batches on the executor and yield their results: in completion order, or with `ordered` in
+    batch order (batch indices consecutive).
+
+    At most `window` batches (default: two per worker) are in flight or waiting to be handed on, so memory
+    stays bounded however many runs there are, even when one batch is slow. Closing the generator early
+    (an exception, Ctrl-C) cancels what has not started.
     """
+    window = window or slots(executor)
     pending: set[Future] = set()
+    waiting: dict[int, BatchResult] = {}
     todo = iter(batches)
+    expected: int | None = None
     try:
-        for batch in todo:
-            pending.add(executor.submit(run_batch, batch))
-            done = {future for future in pending if future.done()}  # in this process: at once
-            pending -= done
-            yield from _results(done, on_done)
-            while len(pending) >= max_pending:
+        while True:
+            while len(pending) + len(waiting) < window and (batch := next(todo, None)) is not None:
+                expected = batch.index if expected is None else expected
+                future = executor.submit(run_batch, batch)
+                pending.add(future)
+                if future.done():  # computed in this process: hand it on before computing the next
+                    break
+            if not pending and not waiting:
+                return
+            if pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from _results(done, on_done)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from _results(done, on_done)
+                for future in done:
+                    result = future.result()
+                    waiting[result.index] = result
+                    if on_done:
+                        on_done(len(result.runs))
+                del done, future, result
+            while waiting:
+                if not ordered:
+                    yield waiting.pop(next(iter(waiting)))
+                elif expected in waiting:
+                    yield waiting.pop(expected)
+                    expected += 1
+                else:
+                    break
     finally:
         for future in pending:
             future.cancel()
 
 
-def _results(done: set[Future], on_done: Callable[[int], None] | None) -> Iterator[BatchResult]:
-    """The results of finished futures, each let go of as soon as it is handed on (batches are large)."""
-    while done:
-        result = done.pop().result()
-        if on_done:
-            on_done(len(result.runs))
-        yield result
-        del result
+class RunError(RuntimeError):
+    """A run raised: a defect of swapsim, not of the scenario (which was validated)."""
 
 
-def in_order(results: Iterable[BatchResult]) -> Iterator[BatchResult]:
-    """Results reordered by batch index (a buffer holds those that arrive early)."""
-    waiting: dict[int, BatchResult] = {}
-    expected = 0
-    for result in results:
-        waiting[result.index] = result
-        while expected in waiting:
-            yield waiting.pop(expected)
-            expected += 1
-    yield from (waiting[i] for i in sorted(waiting))
+def run_all(batches: Iterable[Batch], workers: int = 1, executor: Executor | None = None,
+            progress: tuple[int, str] | None = None) -> Iterator[BatchResult]:
+    """The batches' results in batch order, on `executor` or on one opened for `workers`; the first run that
+    raised stops everything with a RunError. `progress`: (total runs, label) for a progress bar."""
+    bar = progress_bar(*progress) if progress else None
+    try:
+        with open_executor(workers, executor=executor) as pool, \
+                contextlib.closing(execute(batches, pool, bar.update if bar else None, ordered=True)) as results:
+            for result in results:
+                if len(result.failed):
+                    row = result.failed.iloc[0]
+                    who = f"{row['scenario']}: " if "scenario" in row else ""
+                    raise RunError(f"{who}run {row['run']} (seed {row['seed']}) failed: {row['error']}")
+                yield result
+                del result  # let the batch go while the next one runs
+    finally:
+        if bar:
+            bar.close()
 
 
 def batches_of(scenarios: Sequence[Scenario], scenario_of_run: np.ndarray, seeds: np.ndarray,
                labels: Mapping[str, np.ndarray], bounds: Sequence[tuple[int, int]], series: bool = False,
-               overrides: Mapping[str, np.ndarray] | None = None, first_index: int = 0) -> Iterator[Batch]:
+               overrides: Mapping[str, np.ndarray] | None = None) -> Iterator[Batch]:
     """Batches over runs lo..hi-1 of a table of runs (one entry per run in each array)."""
     overrides = overrides or {}
     for i, (lo, hi) in enumerate(bounds):
         used = np.unique(scenario_of_run[lo:hi])
         yield Batch(
-            index=first_index + i,
+            index=i,
             scenarios=tuple(scenarios[j] for j in used),
             scenario_of_lane=np.searchsorted(used, scenario_of_run[lo:hi]),
             seeds=seeds[lo:hi],

@@ -69,7 +69,8 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
     path = out / "sweep.json"
     if resume and path.is_file():
         old = json.loads(path.read_text())
-        for key, what in (("spec_hash", "the sweep spec or its base scenario"), ("code", "swapsim's version or commit")):
+        for key, what in (("spec_hash", "the sweep spec or its base scenario"), ("code", "swapsim's version or commit"),
+                          ("seed_rule", "the rule that draws the random numbers")):
             if old.get(key) != manifest[key]:
                 raise ResumeError(
                     f"{out}: {what} changed since this folder was started ({old.get(key)} there, {manifest[key]} now); "

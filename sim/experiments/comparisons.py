@@ -22,7 +22,6 @@ import pandas as pd
 
 from sim import DEFAULT_SEED
 from sim.experiments import batches
-from sim.experiments.runs import RunError
 from sim.experiments.seeds import replicate_seeds
 from sim.model.scenario import Scenario
 
@@ -113,16 +112,6 @@ def replicates(scenarios: Sequence[Scenario], names: Sequence[str], root: int, s
     labels = {"scenario": np.repeat(np.asarray(names, dtype=object), per),
               "run": np.tile(np.arange(start, stop), len(scenarios))}
     plan = batches.batches_of(scenarios, scenario_of_run, seeds, labels, batches.cut(total, lanes, workers))
-    bar = batches.progress_bar(total, f"compare: replicates {start + 1}–{stop}") if progress else None
-    parts = []
-    try:
-        with batches.open_executor(workers, executor=executor) as pool:
-            for result in batches.in_order(batches.execute(plan, pool, bar.update if bar else None)):
-                if len(result.failed):
-                    row = result.failed.iloc[0]
-                    raise RunError(f"{row['scenario']}: run {row['run']} (seed {row['seed']}) failed: {row['error']}")
-                parts.append(result.runs.drop(columns="error"))
-    finally:
-        if bar:
-            bar.close()
+    label = (total, f"compare: replicates {start + 1}–{stop}") if progress else None
+    parts = [result.runs.drop(columns="error") for result in batches.run_all(plan, workers, executor, label)]
     return pd.concat(parts, ignore_index=True)

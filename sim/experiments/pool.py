@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import sys
-import threading
 import types
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -44,13 +44,14 @@ class _WorkerContext(multiprocessing.context.ForkServerContext):
 
 
 def process_pool(workers: int, warm: bool = False) -> ProcessPoolExecutor:
-    """A pool of `workers` processes. With `warm`, they start now, in the background, while this process goes on."""
+    """A pool of `workers` processes. With `warm`, the server process starts now and imports swapsim while
+    this process goes on; the workers are forked from it, ready, when the first batches arrive."""
     context = _WorkerContext()
     context.set_forkserver_preload(PRELOAD)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     if warm:
-        threading.Thread(target=lambda: [pool.submit(int) for _ in range(workers)], daemon=True).start()
-    return pool
+        with _bare_main():
+            multiprocessing.forkserver.ensure_running()  # returns once the server is spawned
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def default_workers() -> int:

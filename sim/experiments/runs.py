@@ -19,12 +19,9 @@ import pandas as pd
 
 from sim import DEFAULT_SEED
 from sim.experiments import batches
+from sim.experiments.batches import RunError  # noqa: F401  (what a failed run raises)
 from sim.experiments.seeds import replicate_seeds
 from sim.model.scenario import Scenario
-
-
-class RunError(RuntimeError):
-    """A run raised: a defect of swapsim, not of the scenario (which was validated)."""
 
 
 @dataclass
@@ -47,11 +44,10 @@ class Results:
 
 
 def plan(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, lanes: int | None = None, workers: int = 1,
-         series: bool = True, start: int = 0) -> Iterator[batches.Batch]:
-    """Runs start .. start + runs - 1 of a scenario as batches of lanes."""
-    seeds = replicate_seeds(seed, runs, start)
+         series: bool = True) -> Iterator[batches.Batch]:
+    """Runs 0 .. runs - 1 of a scenario as batches of lanes."""
     return batches.batches_of(
-        [scenario], np.zeros(runs, dtype=np.int64), seeds, {"run": np.arange(start, start + runs)},
+        [scenario], np.zeros(runs, dtype=np.int64), replicate_seeds(seed, runs), {"run": np.arange(runs)},
         batches.cut(runs, lanes, workers, series), series=series,
     )
 
@@ -62,20 +58,8 @@ def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int
     """The runs' results batch by batch, in run order; raises RunError if a run fails."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
-    bar = batches.progress_bar(runs, scenario.metadata.name) if progress and runs > 1 else None
-    try:
-        with batches.open_executor(workers, executor=executor) as pool:
-            done = batches.execute(plan(scenario, runs, seed, lanes, workers, series), pool,
-                                   bar.update if bar else None)
-            for result in batches.in_order(done):
-                if len(result.failed):
-                    row = result.failed.iloc[0]
-                    raise RunError(f"run {row['run']} (seed {row['seed']}) failed: {row['error']}")
-                yield result
-                del result  # let the batch go while the next one runs
-    finally:
-        if bar:
-            bar.close()
+    label = (runs, scenario.metadata.name) if progress and runs > 1 else None
+    return batches.run_all(plan(scenario, runs, seed, lanes, workers, series), workers, executor, label)
 
 
 def run(scenario: Scenario, runs: int = 100, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
@@ -100,14 +84,18 @@ def with_dates(series: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
 BYTES_PER_RUN = 400
 BYTES_PER_RUN_DAY = 40
 BYTES_PER_RUN_IN_MEMORY = 600  # the runs table read back for the summary
+BYTES_PER_LANE_DAY = 40  # a batch's arrays per lane and simulated day, without the daily series
+BYTES_PER_LANE_DAY_WITH_SERIES = 300  # with them: the DataCollector's arrays and the long table made of them
 
 
 class TooBig(ValueError):
     """A request that cannot fit on this machine; the message says why."""
 
 
-def check_fits(out: Path, runs: int, scenario: Scenario, series: bool) -> None:
-    """Refuse at once what cannot fit: the disk the tables need, or the memory the summary needs."""
+def check_fits(out: Path, runs: int, scenario: Scenario, series: bool, lanes: int | None = None,
+               fixed_memory: int = 0) -> None:
+    """Refuse at once what cannot fit: the disk the tables need, or the memory of a batch, of the summary
+    and of `fixed_memory` (what the caller needs whatever the number of runs, such as a figure's histograms)."""
     folder = out.parent if not out.exists() else out
     while not folder.exists():
         folder = folder.parent
@@ -117,11 +105,14 @@ def check_fits(out: Path, runs: int, scenario: Scenario, series: bool) -> None:
         what = "the runs table and daily series" if series else "the runs table"
         raise TooBig(f"{runs:,} runs need up to {_size(disk)} on disk for {what}, and {folder} has {_size(free)} "
                      f"free; ask for fewer runs{' or pass --no-series' if series else ''}")
-    memory = runs * BYTES_PER_RUN_IN_MEMORY
+    batch = min(runs, lanes or batches.default_lanes(series)) * scenario.calendar.horizon_days * \
+        (BYTES_PER_LANE_DAY_WITH_SERIES if series else BYTES_PER_LANE_DAY)
+    memory = runs * BYTES_PER_RUN_IN_MEMORY + batch + fixed_memory
     available = _available_memory()
     if available is not None and memory > available:
-        raise TooBig(f"{runs:,} runs need about {_size(memory)} of memory for their summary, and this machine has "
-                     f"{_size(available)} available; ask for fewer runs")
+        raise TooBig(f"{runs:,} runs need about {_size(memory)} of memory (their summary, a batch of lanes and "
+                     f"the figures' histograms), and this machine has {_size(available)} available; ask for fewer "
+                     f"runs or lanes")
 
 
 def _available_memory() -> int | None:
@@ -136,8 +127,9 @@ def _available_memory() -> int | None:
 
 
 def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
+    """Bytes in words: 12.3 GB."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1000:
             return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
         n /= 1000
     return f"{n:,.1f} PB"

@@ -9,6 +9,7 @@ summary are in `sim.reports.sweep`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -71,10 +72,11 @@ def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None 
         bar = batches.progress_bar(layout.total_runs, spec.name, layout.total_runs - runs_left, leave=True) \
             if progress else None
         started = time.perf_counter()
+        plan = _batches(layout, todo, base, design, list(spec.parameters), seeds)
         try:
-            for result in batches.execute(_batches(layout, todo, base, design, list(spec.parameters), seeds),
-                                          executor, bar.update if bar else None):
-                layout.write(result.index, result.runs)
+            with contextlib.closing(batches.execute(plan, executor, bar.update if bar else None)) as done:
+                for result in done:
+                    layout.write(result.index, result.runs)
         finally:
             if bar:
                 bar.close()

@@ -23,7 +23,7 @@ from sim.model.lanes import Lanes
 from sim.model.scenario import Scenario
 from sim.model.streams import Streams
 
-# The daily series: column -> (object, attribute) read after each day, as `_state_value` names it.
+# The daily series: column -> the attribute read after each day (`_report`), through agents where dotted.
 SERIES = {
     "government_scheduled": "scheduled",
     "government_released": "government.released",

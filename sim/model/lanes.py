@@ -33,6 +33,18 @@ GROUPED = frozenset({
 _NOT_NUMERIC = frozenset({"metadata.name", "metadata.description", "calendar.start_date"})
 
 
+def _first_seen(keys: Sequence) -> tuple[list[int], np.ndarray]:
+    """The lane where each distinct key first appears, and for each lane the number of its key in that order."""
+    number: dict = {}
+    index = np.empty(len(keys), dtype=np.int64)
+    for lane, key in enumerate(keys):
+        index[lane] = number.setdefault(key, len(number))
+    firsts = [0] * len(number)
+    for lane in range(len(keys) - 1, -1, -1):
+        firsts[index[lane]] = lane
+    return firsts, index
+
+
 def overridable(path: str) -> bool:
     """Whether lanes can take this parameter as a per-lane override (every numeric, yes/no or choice parameter)."""
     return path in parameter_fields() and path not in _NOT_NUMERIC
@@ -73,15 +85,8 @@ class Lanes:
 
     @staticmethod
     def _distinct(scenarios: Sequence[Scenario]) -> tuple[list[Scenario], np.ndarray]:
-        seen: dict[int, int] = {}
-        distinct: list[Scenario] = []
-        index = np.empty(len(scenarios), dtype=np.int64)
-        for lane, scenario in enumerate(scenarios):
-            if id(scenario) not in seen:
-                seen[id(scenario)] = len(distinct)
-                distinct.append(scenario)
-            index[lane] = seen[id(scenario)]
-        return distinct, index
+        firsts, index = _first_seen([id(s) for s in scenarios])
+        return [scenarios[lane] for lane in firsts], index
 
     def _checked(self, overrides: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
         """Overrides as arrays of shape (L,), each value within its parameter's bounds and choices."""
@@ -136,15 +141,9 @@ class Lanes:
         if not grouped:
             return [Timeline.of(s) for s in self.scenarios], self.scenario_of_lane
         keys = list(zip(self.scenario_of_lane.tolist(), *(self.overrides[p].tolist() for p in grouped)))
-        groups: dict[tuple, int] = {}
-        timelines: list[Timeline] = []
-        index = np.empty(self.size, dtype=np.int64)
-        for lane, key in enumerate(keys):
-            if key not in groups:
-                groups[key] = len(timelines)
-                values = {p: v.item() if isinstance(v, np.generic) else v for p, v in zip(grouped, key[1:])}
-                timelines.append(Timeline.of(with_overrides(self.scenarios[key[0]], values)))
-            index[lane] = groups[key]
+        firsts, index = _first_seen(keys)
+        timelines = [Timeline.of(with_overrides(self.scenarios[keys[lane][0]], dict(zip(grouped, keys[lane][1:]))))
+                     for lane in firsts]
         return timelines, index
 
     def _stack(self, name: str) -> np.ndarray:
@@ -155,9 +154,3 @@ class Lanes:
     def today(self, day: int) -> SimpleNamespace:
         """The protocol values and event effects of day `day`, one per lane."""
         return SimpleNamespace(**{name: values[day, self.group_of_lane] for name, values in self._daily.items()})
-
-    def scenario(self, lane: int) -> Scenario:
-        """The full scenario of one lane, its overrides applied."""
-        values = {p: v[lane].item() if isinstance(v[lane], np.generic) else v[lane] for p, v in self.overrides.items()}
-        base = self.scenarios[self.scenario_of_lane[lane]]
-        return with_overrides(base, values) if values else base

@@ -295,6 +295,7 @@ BAND_COLUMNS = {
 }
 MAX_BINS = 8192
 UNIT_BINS = 1000
+COUNT = np.int32  # runs per day and bin
 
 
 class _DayHistogram:
@@ -307,8 +308,8 @@ class _DayHistogram:
         self.integer = integer
         self.width = max(1, -(-(int(upper) + 1) // MAX_BINS)) if integer else 1.0 / UNIT_BINS
         bins = -(-(int(upper) + 1) // self.width) if integer else UNIT_BINS
-        self.counts = np.zeros((days, bins), dtype=np.int64)
-        self.carry = np.zeros((days + 1, bins), dtype=np.int64) if carry else None  # runs ending the day before
+        self.counts = np.zeros((days, bins), dtype=COUNT)
+        self.carry = np.zeros((days + 1, bins), dtype=COUNT) if carry else None  # runs ending the day before
 
     def _bins(self, values: np.ndarray) -> np.ndarray:
         if not self.integer:
@@ -364,10 +365,25 @@ class DailyBands:
     for trusts and pressure).
     """
 
+    @staticmethod
+    def bytes_needed(horizon: int, upper: dict[str, float] | None = None) -> int:
+        """Memory of the histograms, with room for the copies `quantiles` makes and for the per-day counts'
+        growth: what a results folder's figures need whatever the number of runs."""
+        total = 0
+        for name, (when, kind) in BAND_COLUMNS.items():
+            if kind == "unit":
+                bins = UNIT_BINS
+            elif kind == "count":
+                top = (upper or {}).get(name, 0)
+                bins = min(MAX_BINS, max(int(top) + 1, 1024))
+            else:
+                continue
+            total += bins * (horizon + (horizon + 1 if when == "state" else 0)) * np.dtype(COUNT).itemsize
+        return 3 * total
+
     def __init__(self, horizon: int, upper: dict[str, float] | None = None):
         self.horizon = horizon
         self.runs = 0
-        self.last_day = -1
         self.going = np.zeros(horizon, dtype=np.int64)  # runs still going on each day
         self._ended = np.zeros(horizon + 1, dtype=np.int64)  # runs whose last day was the day before
         self._sums: dict[str, np.ndarray] = {}
@@ -387,7 +403,6 @@ class DailyBands:
         day = series["day"].to_numpy().astype(np.int64)
         last = np.r_[run[1:] != run[:-1], True]  # each run's last row
         self.runs += int(last.sum())
-        self.last_day = max(self.last_day, int(day.max()))
         self.going += np.bincount(day, minlength=self.horizon)[: self.horizon]
         self._ended += np.bincount(day[last] + 1, minlength=self.horizon + 1)
         for name, (when, kind) in BAND_COLUMNS.items():

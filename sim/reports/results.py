@@ -31,9 +31,10 @@ def rates(results: Results) -> pd.DataFrame:
     return analysis.outcome_rates(results.runs)
 
 
-def summary(scenario: Scenario, root_seed: int, runs: pd.DataFrame) -> dict:
-    """Outcome counts and rates with Wilson intervals, and the metrics' means, medians and 5-95% ranges."""
-    table = analysis.outcome_rates(runs).set_index("outcome")
+def summary(scenario: Scenario, root_seed: int, runs: pd.DataFrame, rates: pd.DataFrame | None = None) -> dict:
+    """Outcome counts and rates with Wilson intervals (`rates`, if already computed), and the metrics'
+    means, medians and 5-95% ranges."""
+    table = (analysis.outcome_rates(runs) if rates is None else rates).set_index("outcome")
     return {
         "scenario": scenario.metadata.name,
         "runs": int(len(runs)),
@@ -65,6 +66,13 @@ def save(results: Results, out: str | Path, force: bool = False, command: list[s
     return Path(out)
 
 
+def _uppers(scenario: Scenario) -> dict[str, int]:
+    """The most each side can release: the range of the releases' histograms."""
+    p = scenario.protocol
+    return {"government_released": p.government_prisoners, "taliban_released": p.taliban_prisoners,
+            "commanders_released": p.commanders}
+
+
 class FolderWriter:
     """A results folder written batch by batch: tables streamed to Parquet and CSV, the figures'
     per-day statistics accumulated; summary, figures and manifest on `close`.
@@ -74,10 +82,7 @@ class FolderWriter:
 
     def __init__(self, stage: Path | None, scenario: Scenario, series: bool, figures: bool = True):
         self.stage, self.scenario, self.figures_wanted = stage, scenario, figures
-        p = scenario.protocol
-        self.bands = analysis.DailyBands(scenario.calendar.horizon_days, {
-            "government_released": p.government_prisoners, "taliban_released": p.taliban_prisoners,
-            "commanders_released": p.commanders}) if series else None
+        self.bands = analysis.DailyBands(scenario.calendar.horizon_days, _uppers(scenario)) if series else None
         self.first_run: pd.DataFrame | None = None  # kept for one-run figures
         self.runs = 0
         if stage is not None:
@@ -102,13 +107,18 @@ class FolderWriter:
         single = self.first_run if self.runs == 1 else None
         return drawing.run_figures(self.bands, single, rates, self.scenario, observed)
 
+    def abandon(self) -> None:
+        """Close the table files of a folder that will not be finished (its staged folder is removed)."""
+        for table in self.tables.values():
+            table.close()
+
     def close(self, root_seed: int, meta: dict, command: list[str] | None) -> dict:
         """Finish the tables, then write rates, summary, scenario, figures and the manifest; return the summary."""
         for table in self.tables.values():
             table.close()
         runs = pd.read_parquet(self.stage / "runs.parquet", columns=["run", "seed", *METRIC_NAMES])
         rates = analysis.outcome_rates(runs)
-        result = summary(self.scenario, root_seed, runs)
+        result = summary(self.scenario, root_seed, runs, rates)
         storage.write_csv(self.stage / "outcome_rates.csv", rates)
         storage.write_json(self.stage / "summary.json", result)
         storage.write_text(self.stage / "scenario.yaml", to_yaml(self.scenario))
@@ -143,12 +153,17 @@ def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: in
     """
     out = Path(out)
     storage.check_output(out, force)
-    check_fits(out, runs, scenario, series)
+    check_fits(out, runs, scenario, series, lanes,
+               analysis.DailyBands.bytes_needed(scenario.calendar.horizon_days, _uppers(scenario)) if series else 0)
     with storage.staged_directory(out, force) as stage:
         writer = FolderWriter(stage, scenario, series, figures)
-        for result in stream(scenario, runs, seed, workers, lanes, series, progress, executor):
-            writer.add(result.runs, result.series)
-            del result  # let the batch go while the next one runs
+        try:
+            for result in stream(scenario, runs, seed, workers, lanes, series, progress, executor):
+                writer.add(result.runs, result.series)
+                del result  # let the batch go while the next one runs
+        except BaseException:
+            writer.abandon()
+            raise
         meta = {"workers": workers, "lanes": lanes or batches.default_lanes(series)}
         return writer.close(seed, meta, command)
 
