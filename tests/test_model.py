@@ -76,10 +76,18 @@ def scenarios(draw):
                            "require_engagement": draw(st.booleans())},
         },
         "government": {"initial_trust": draw(st.floats(0, 1)), "prior_weight_days": draw(st.floats(0, 200)),
-                       "memory": draw(st.floats(0.5, 1)), "offensive_trigger": draw(st.integers(1, 40))},
+                       "memory": draw(st.floats(0.5, 1)), "offensive_trigger": draw(st.integers(1, 40)),
+                       "reciprocity_gate": draw(st.sampled_from([0.0, 0.5, 1.0, 2.0])),
+                       "gate_after": draw(st.integers(0, gov_n)), "willing_trust": draw(st.floats(0, 1)),
+                       "credited_share": draw(st.floats(0, 1)), "catch_up": draw(st.floats(1, 12))},
         "taliban": {"initial_trust": draw(st.floats(0, 1)), "prior_weight_days": draw(st.floats(0, 200)),
                     "memory": draw(st.floats(0.5, 1)), "base_attacks": draw(st.floats(0, 30)),
-                    "patience_days": draw(st.integers(1, 60))},
+                    "patience_days": draw(st.integers(1, 60)), "ratio_share": draw(st.floats(0, 1)),
+                    "return_on_release": draw(st.floats(0, 1))},
+        "verification": {"enabled": draw(st.booleans()), "start_day": draw(st.integers(0, horizon)),
+                         "rate_with_team": draw(st.floats(0, 500)), "rate_without_team": draw(st.floats(0, 200)),
+                         "list_size": draw(st.integers(1, gov_n)), "list_gap_days": draw(st.integers(0, 40)),
+                         "arrears_share": draw(st.floats(0, 1))},
         "spoilers": {"attack_rate": draw(st.floats(0, 5)), "misattribution": draw(st.floats(0, 1))},
         "mediator": {"initial_pressure": draw(st.floats(0, 1))},
         "outcomes": {"deadlock_window_days": draw(st.integers(5, 90)),
@@ -178,7 +186,12 @@ def check_invariants(s: Scenario, seed: int) -> str:
     # Never more in a day than the capacity allows, nor more than the schedule says.
     capacities = [p.daily_capacity] + [ev.daily_capacity for ev in s.events
                                        if ev.type == "policy_change" and ev.daily_capacity]
-    assert (np.diff(g, prepend=0) <= max(capacities)).all()
+    assert (np.diff(g, prepend=0) <= math.floor(max(capacities) * s.government.catch_up)).all()
+    # Lists and verification: none released before cleared; none on a day the reciprocity gate suspends releases.
+    assert (g <= df["government_cleared"].to_numpy()).all()
+    assert not (df["suspended"].to_numpy(dtype=bool) & (np.diff(g, prepend=0) > 0)).any()
+    if not s.verification.enabled:
+        assert (df["government_cleared"] == p.government_prisoners).all()
     assert (np.diff(t, prepend=0) <= p.taliban_daily_capacity).all()
     assert (g <= df["government_scheduled"].to_numpy()).all()
     # The Taliban never release ahead of the agreed ratio.
@@ -211,7 +224,11 @@ def check_invariants(s: Scenario, seed: int) -> str:
     else:
         assert math.isnan(m.first_release_day)
     engaged = df["engaged"].to_numpy(dtype=bool)
-    walked = np.sum(np.concatenate([[True], engaged[:-1]]) & ~engaged)
+    # The team is there from the start, or (with verification) arrives at the start of its start day.
+    before = np.concatenate([[not s.verification.enabled], engaged[:-1]])
+    if s.verification.enabled and s.verification.start_day < len(before):
+        before[s.verification.start_day] = True
+    walked = np.sum(before & ~engaged)
     assert m.walkouts == walked
     assert m.offensive_days >= 0 and m.longest_stall_days >= 0
 

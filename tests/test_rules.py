@@ -69,7 +69,37 @@ def progress_args(draw):
     return (draw(st.integers(0, gov_total)), draw(st.integers(0, tal_total)), gov_total, tal_total)
 
 
+@st.composite
+def lists_args(draw):
+    total = draw(count(20_000, lo=1))
+    listed = draw(st.integers(0, total))
+    return (listed, draw(st.integers(-1, 400)), draw(st.integers(0, listed)), total, draw(count(5000, lo=1)),
+            draw(count(60)), draw(count(400)), draw(st.one_of(st.just(0), count(5000))))
+
+
+@st.composite
+def pledged_args(draw):
+    listed = draw(count(5000))
+    return (draw(st.booleans()), draw(st.booleans()), draw(st.integers(-500, 5000)), draw(count(1000, lo=1)),
+            draw(st.integers(0, listed)), listed)
+
+
+@st.composite
+def verified_args(draw):
+    listed = draw(count(5000))
+    cleared = draw(st.sampled_from([0, listed]))
+    return (float(draw(st.integers(cleared, listed))), cleared, listed, draw(st.booleans()), draw(st.booleans()),
+            draw(nonneg(1000.0)), draw(nonneg(1000.0)))
+
+
 CASES = {
+    "lists": lists_args(),
+    "pledged": pledged_args(),
+    "verified": verified_args(),
+    "reciprocity_gate": st.tuples(nonneg(2.0), count(5000), count(5000), nonneg(5000.0), nonneg(1.0), st.booleans()),
+    "capacity": st.tuples(count(1000, lo=1), st.integers(-500, 5000), count(1000, lo=1), st.floats(1.0, 50.0),
+                          st.booleans()),
+    "willing": st.tuples(unit(), unit(), unit(), unit()),
     "beta_prior": st.tuples(unit(), nonneg(1000.0)),
     "beta_update": st.tuples(st.floats(-1.0, 1e4), st.floats(-1.0, 1e4), nonneg(), nonneg(), unit()),
     "trust": st.tuples(nonneg(1e6), nonneg(1e6)),
@@ -96,8 +126,8 @@ CASES = {
         nonneg(),
     ),
     "engagement": st.tuples(
-        st.booleans(), unit(), unit(), st.integers(-30, 3650), count(3650, lo=1), count(2000), uniform01(), unit(),
-        unit(),
+        st.booleans(), unit(), unit(), st.integers(-30, 3650), count(3650, lo=1), count(2000), count(1000, lo=1),
+        uniform01(), unit(), unit(),
     ),
     "conditions_met": st.tuples(
         st.booleans(), count(10_000), count(365, lo=1), nonneg(1000.0), st.booleans(), st.booleans()
@@ -740,11 +770,11 @@ def test_evidence_rules_meaning():
 
 
 def _engagement(engaged, trust_value, walkout_trust, waited_days, patience, government_released_today, u,
-                return_rate, return_on_release):
+                return_rate, return_on_release, daily_capacity=100):
     return rules.engagement(engaged=engaged, trust_value=trust_value, walkout_trust=walkout_trust,
                             waited_days=waited_days, patience=patience,
-                            government_released_today=government_released_today, u=u, return_rate=return_rate,
-                            return_on_release=return_on_release)
+                            government_released_today=government_released_today, daily_capacity=daily_capacity,
+                            u=u, return_rate=return_rate, return_on_release=return_on_release)
 
 
 def test_engagement_meaning():
@@ -756,6 +786,11 @@ def test_engagement_meaning():
     assert _engagement(False, 0.5, 0.2, 0, 30, 0, 0.1, 0.02, 0.3) == (False, False)
     assert _engagement(False, 0.5, 0.2, 0, 30, 100, 0.1, 0.02, 0.3) == (True, False)
     assert _engagement(False, 0.5, 0.2, 0, 30, 0, 0.01, 0.02, 0.3) == (True, False)
+    # A release of nine days' capacity is nine chances: 1 - 0.7**9 = 0.96 (exactly return_on_release up to one).
+    assert _engagement(False, 0.5, 0.2, 0, 30, 900, 0.95, 0.02, 0.3) == (True, False)
+    assert _engagement(False, 0.5, 0.2, 0, 30, 100, 0.95, 0.02, 0.3) == (False, False)
+    assert _engagement(False, 0.5, 0.2, 0, 30, 50, 0.29, 0.02, 0.3) == (True, False)
+    assert _engagement(False, 0.5, 0.2, 0, 30, 50, 0.3, 0.02, 0.3) == (False, False)
 
 
 def _conditions(enabled, attributed_in_window, window_days, max_attacks_per_day, require_engagement, engaged):
@@ -857,3 +892,87 @@ def test_decide_gives_each_lane_its_code_in_order_of_precedence():
                                 stalled_days=stalled_days[i:i + 1], deadlock_window=deadlock_window[i:i + 1],
                                 any_release=any_release[i:i + 1])
         assert alone.tolist() == [want[i]], i
+
+
+# --------------------------------------------------------------------------------------
+# Lists, verification, pledges and the reciprocity gate (the 2020 mechanisms, docs/ODD.md 7.13).
+
+@SETTINGS
+@given(args=lists_args())
+def test_lists_only_grow_and_stay_within_the_total(args):
+    listed, opens_day, released, total, size, gap, day, pledge = args
+    new, opens = rules.lists(listed=listed, opens_day=opens_day, released=released, total=total, size=size, gap=gap,
+                             day=day, pledge=pledge)
+    assert listed <= new <= total
+    if pledge > 0:  # a pledge lists at least what it promises, and supersedes a pending list
+        assert new >= min(released + pledge, total) and opens == -1
+
+
+def test_the_next_list_opens_a_gap_after_the_last_is_out():
+    kw = dict(total=5000, size=1500, gap=10, pledge=0)
+    listed, opens = rules.lists(listed=1500, opens_day=-1, released=1500, day=50, **kw)
+    assert (listed, opens) == (1500, 60)
+    listed, opens = rules.lists(listed=1500, opens_day=60, released=1500, day=59, **kw)
+    assert (listed, opens) == (1500, 60)
+    listed, opens = rules.lists(listed=1500, opens_day=60, released=1500, day=60, **kw)
+    assert (listed, opens) == (3000, -1)
+    # Still prisoners to release on the list: nothing is prepared.
+    assert rules.lists(listed=1500, opens_day=-1, released=1400, day=50, **kw) == (1500, -1)
+
+
+def test_a_pledge_binds_until_the_list_is_out_and_needs_willingness_and_arrears():
+    kw = dict(tranche_size=500, listed=3000)
+    assert rules.pledged(pledged=False, willing=True, behind=2500, released=1000, **kw) == (True, True)
+    assert rules.pledged(pledged=False, willing=True, behind=499, released=1000, **kw) == (False, False)
+    assert rules.pledged(pledged=False, willing=False, behind=2500, released=1000, **kw) == (False, False)
+    # Bound while prisoners on the list are held, even if no longer willing; free once they are out.
+    assert rules.pledged(pledged=True, willing=False, behind=2500, released=2999, **kw) == (True, False)
+    assert rules.pledged(pledged=True, willing=False, behind=2500, released=3000, **kw) == (False, False)
+
+
+@SETTINGS
+@given(args=verified_args())
+def test_a_list_is_cleared_only_once_all_of_it_is_verified(args):
+    verified, cleared, listed, started, team, with_team, without_team = args
+    v, c = rules.verified(verified=verified, cleared=cleared, listed=listed, started=started, team_present=team,
+                          rate_with_team=with_team, rate_without_team=without_team)
+    assert verified <= v <= listed
+    assert c == (listed if v >= listed else cleared)
+    if not started:
+        assert v == verified
+
+
+def test_verification_goes_at_the_team_pace_when_the_team_is_there():
+    kw = dict(cleared=0, listed=1500, started=True, rate_with_team=100.0, rate_without_team=25.0)
+    assert rules.verified(verified=0.0, team_present=True, **kw) == (100.0, 0)
+    assert rules.verified(verified=0.0, team_present=False, **kw) == (25.0, 0)
+    assert rules.verified(verified=1450.0, team_present=True, **kw) == (1500.0, 1500)
+
+
+def test_reciprocity_gate_meaning():
+    kw = dict(gate=1.0, after=1000, ratio=0.2)
+    # 1,000 out and 105 credited: short of 200, suspended; not before 1,000; not when bound by a pledge.
+    assert rules.reciprocity_gate(government_released=1000, credited=105.0, bound=False, **kw)
+    assert not rules.reciprocity_gate(government_released=999, credited=105.0, bound=False, **kw)
+    assert not rules.reciprocity_gate(government_released=1000, credited=105.0, bound=True, **kw)
+    assert not rules.reciprocity_gate(government_released=1000, credited=200.0, bound=False, **kw)
+    assert not rules.reciprocity_gate(government_released=5000, credited=0.0, bound=False, gate=0.0, after=0,
+                                      ratio=0.2)
+
+
+@SETTINGS
+@given(args=st.tuples(count(1000, lo=1), st.integers(-500, 5000), count(1000, lo=1), st.floats(1.0, 50.0),
+                      st.booleans()))
+def test_capacity_rises_only_when_bound_and_behind(args):
+    daily, behind, tranche, catch_up, bound = args
+    c = rules.capacity(daily_capacity=daily, behind=behind, tranche_size=tranche, catch_up=catch_up, bound=bound)
+    if bound and behind >= tranche:
+        assert c == math.floor(daily * catch_up)
+    else:
+        assert c == daily
+
+
+def test_willing_means_trust_less_split_plus_boost_above_the_bar():
+    assert rules.willing(trust_value=0.4, threshold_shift=0.0, release_boost=0.0, willing_trust=0.4)
+    assert not rules.willing(trust_value=0.4, threshold_shift=0.1, release_boost=0.0, willing_trust=0.4)
+    assert rules.willing(trust_value=0.2, threshold_shift=0.0, release_boost=0.3, willing_trust=0.4)

@@ -43,15 +43,27 @@ class Side(mesa.Agent):
 class GovernmentAgent(Side):
     """The Afghan government: holds the Taliban prisoners, commanders among them, and releases on the decree's terms."""
 
-    STATE = Side.STATE + ("commanders_released", "commanders_today", "offensive_left", "offensive_days")
+    STATE = Side.STATE + ("commanders_released", "commanders_today", "offensive_left", "offensive_days",
+                          "listed", "list_opens_day", "verified", "cleared", "pledged", "suspended", "suspended_days")
 
-    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, commanders: np.ndarray):
+    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, commanders: np.ndarray,
+                 verification: SimpleNamespace):
         super().__init__(model, params, total)
         self.commanders_total = commanders
         self.commanders_released = np.zeros_like(commanders)
         self.commanders_today = np.zeros_like(commanders)
         self.offensive_left = np.zeros_like(total)
         self.offensive_days = np.zeros_like(total)
+        # Lists and verification: with verification off, every prisoner is listed and cleared from the start.
+        self.verification = verification
+        on = verification.enabled
+        self.listed = np.where(on, 0, total)
+        self.list_opens_day = np.where(on, verification.start_day, -1)
+        self.verified = np.where(on, 0.0, total.astype(float))
+        self.cleared = np.where(on, 0, total)
+        self.pledged = np.zeros(total.shape, dtype=bool)
+        self.suspended = np.zeros(total.shape, dtype=bool)
+        self.suspended_days = np.zeros_like(total)
 
     @property
     def fighters_total(self) -> np.ndarray:
@@ -66,32 +78,66 @@ class GovernmentAgent(Side):
         """Whether releases are blocked today by offensive mode."""
         return self.offensive_left > 0
 
-    def release(self, *, owed: np.ndarray, allowed: np.ndarray, today: SimpleNamespace, u: np.ndarray) -> None:
-        """Release today's batch if the schedule owes one, conditions allow it and trust clears the threshold."""
+    def prepare(self, *, team_present: np.ndarray, scheduled: np.ndarray, today: SimpleNamespace) -> None:
+        """Pledge what is overdue if willing, open the next list when one is due, and verify listed prisoners:
+        a list is cleared once all of it is verified."""
+        v, p, day = self.verification, self.params, self.model.day
+        behind = scheduled - self.released
+        willing = rules.willing(trust_value=self.trust, threshold_shift=today.threshold_shift,
+                                release_boost=today.release_boost, willing_trust=p.willing_trust)
+        self.pledged, pledging = rules.pledged(pledged=self.pledged, willing=willing, behind=behind,
+                                               tranche_size=today.tranche_size, released=self.released,
+                                               listed=self.listed)
+        self.listed, self.list_opens_day = rules.lists(
+            listed=self.listed, opens_day=self.list_opens_day, released=self.released, total=self.total,
+            size=v.list_size, gap=v.list_gap_days, day=day,
+            pledge=np.floor(v.arrears_share * behind * pledging).astype(np.int64))
+        self.verified, self.cleared = rules.verified(
+            verified=self.verified, cleared=self.cleared, listed=self.listed, started=day >= v.start_day,
+            team_present=team_present, rate_with_team=v.rate_with_team, rate_without_team=v.rate_without_team)
+
+    def release(self, *, scheduled: np.ndarray, allowed: np.ndarray, today: SimpleNamespace, u: np.ndarray) -> None:
+        """Release today's batch if the schedule owes one and verification has cleared it, the conditions and
+        the reciprocity gate allow it, and trust clears the threshold."""
         m, p = self.model, self.params
+        self.suspended = rules.reciprocity_gate(
+            gate=p.reciprocity_gate, government_released=self.released, after=p.gate_after,
+            credited=m.taliban.released * p.credited_share, ratio=m.params.protocol.reciprocity_ratio,
+            bound=self.pledged)
+        self.suspended_days = self.suspended_days + self.suspended
+        today_capacity = rules.capacity(daily_capacity=today.daily_capacity, behind=scheduled - self.released,
+                                        tranche_size=today.tranche_size, catch_up=p.catch_up, bound=self.pledged)
+        owed = np.minimum(scheduled, self.cleared) - self.released
         fighters, commanders = rules.batch(
-            owed=owed, capacity=today.daily_capacity, fighters_held=self.fighters_total - self.fighters_released,
+            owed=owed, capacity=today_capacity, fighters_held=self.fighters_total - self.fighters_released,
             commanders_held=self.commanders_total - self.commanders_released, policy=today.commander_policy,
             fighters_released=self.fighters_released, fighters_total=self.fighters_total,
             fraction=m.params.protocol.commander_release_fraction,
         )
         loss = rules.government_loss(exploitation_loss=p.exploitation_loss, fighters=fighters, commanders=commanders,
-                                     commander_weight=p.commander_weight, daily_capacity=today.daily_capacity)
+                                     commander_weight=p.commander_weight, daily_capacity=today_capacity)
         threshold = rules.release_threshold(
             loss=loss, guarantee=m.params.mediator.guarantee, pressure=m.pressure,
             pressure_weight=m.params.mediator.pressure_weight, gain=p.cooperation_gain,
         ) + today.threshold_shift - today.release_boost
         chance = rules.choice_probability(trust_value=self.trust, threshold=threshold, temperature=p.temperature)
-        go = rules.release_decision(u=u, chance=chance, allowed=allowed, blocked=self.offensive,
+        go = rules.release_decision(u=u, chance=chance, allowed=allowed, blocked=self.offensive | self.suspended,
                                     owed=fighters + commanders)
         self.released_today = (fighters + commanders) * go
         self.commanders_today = commanders * go
         self.released = self.released + self.released_today
         self.commanders_released = self.commanders_released + self.commanders_today
 
-    def react(self, *, attributed_attacks: np.ndarray, taliban_owed: np.ndarray) -> None:
-        """Update trust on what the Taliban did, and start offensive mode on a spike of attributed attacks."""
-        p = self.params
+    def react(self, *, attributed_attacks: np.ndarray) -> None:
+        """Update trust on what the Taliban did, and start offensive mode on a spike of attributed attacks.
+
+        What the Taliban owe is judged at the agreed ratio, on the releases the government credits.
+        """
+        p, m = self.params, self.model
+        taliban_owed = rules.reciprocal_target(
+            government_released=self.released, government_total=self.total,
+            ratio=m.params.protocol.reciprocity_ratio, taliban_total=m.taliban.total,
+        ) - m.taliban.released * p.credited_share
         cooperation, defection = rules.government_evidence(
             taliban_released_today=self.model.taliban.released_today, reciprocity_credit=p.reciprocity_credit,
             attributed_attacks=attributed_attacks, calm_attacks=p.calm_attacks, calm_credit=p.calm_credit,
@@ -109,12 +155,19 @@ class TalibanAgent(Side):
 
     STATE = Side.STATE + ("engaged", "returned_day", "walkouts", "attacks_today")
 
-    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray):
+    def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, arrival_day: np.ndarray):
         super().__init__(model, params, total)
-        self.engaged = np.ones(total.shape, dtype=bool)
+        self.arrival_day = arrival_day  # the technical team is in Kabul from this day (-1: from the start)
+        self.engaged = arrival_day < 0
         self.returned_day = np.full(total.shape, -1, dtype=np.int64)
         self.walkouts = np.zeros_like(total)
         self.attacks_today = np.zeros_like(total)
+
+    def arrive(self) -> None:
+        """The technical team arrives in Kabul on its day: engaged, its patience counting from then."""
+        arriving = self.model.day == self.arrival_day
+        self.engaged = self.engaged | arriving
+        self.returned_day = np.where(arriving, self.model.day, self.returned_day)
 
     def judge(self, *, behind: np.ndarray, today: SimpleNamespace) -> None:
         """Update trust on what the government did today."""
@@ -159,15 +212,16 @@ class TalibanAgent(Side):
         )
         self.attacks_today = rules.poisson_from_uniform(u=u, rate=rate)
 
-    def decide_engagement(self, *, stalled_days: np.ndarray, u: np.ndarray) -> None:
+    def decide_engagement(self, *, stalled_days: np.ndarray, today: SimpleNamespace, u: np.ndarray) -> None:
         """Walk out or come back (generous tit-for-tat); patience counts from the team's return."""
         p, day = self.params, self.model.day
         engaged, walked = rules.engagement(
             engaged=self.engaged, trust_value=self.trust, walkout_trust=p.walkout_trust,
             waited_days=rules.patience_clock(stalled_days=stalled_days, day=day, returned_day=self.returned_day),
-            patience=p.patience_days, government_released_today=self.model.government.released_today, u=u,
-            return_rate=p.return_rate, return_on_release=p.return_on_release,
+            patience=p.patience_days, government_released_today=self.model.government.released_today,
+            daily_capacity=today.daily_capacity, u=u, return_rate=p.return_rate, return_on_release=p.return_on_release,
         )
+        engaged = engaged & (day >= self.arrival_day)  # no coming back before having come
         self.returned_day = np.where(engaged & ~self.engaged, day, self.returned_day)
         self.engaged = engaged
         self.walkouts = self.walkouts + walked

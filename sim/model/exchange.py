@@ -33,6 +33,9 @@ SERIES = {
     "trust_taliban": "taliban.trust",
     "engaged": "taliban.engaged",
     "offensive": "offensive",
+    "suspended": "government.suspended",
+    "pledged": "government.pledged",
+    "government_cleared": "government.cleared",
     "pressure": "pressure",
     "taliban_attacks": "taliban.attacks_today",
     "iskp_attacks": "iskp_attacks",
@@ -64,7 +67,11 @@ class ExchangeModel(mesa.Model):
       `rng` is Mesa's name for a single seed;
     - `overrides`: dotted parameter path -> one value per lane (or one for all), on top of
       the scenario (how sweeps give each lane its point without building a scenario each);
-    - `collect`: record the daily series with Mesa's DataCollector (sweeps need only metrics).
+    - `collect`: record the daily series with Mesa's DataCollector (sweeps need only metrics);
+    - `snapshot_days`: days at whose end both sides' cumulative releases are kept (`snapshots()`),
+      a cheap record for calibration and forecasts;
+    - `history_seeds`, `history_until`: lane k draws its chance from `history_seeds[k]` up to day
+      `history_until`, then from its own seed (a forecast continuing a history a calibration accepted).
     """
 
     def __init__(
@@ -74,6 +81,9 @@ class ExchangeModel(mesa.Model):
         *,
         overrides: Mapping[str, ArrayLike] | None = None,
         collect: bool = True,
+        snapshot_days: Sequence[int] = (),
+        history_seeds: Sequence[int] | ArrayLike | None = None,
+        history_until: int = -1,
         rng: int | None = None,
     ):
         seeds = _seeds(seed, rng)
@@ -82,13 +92,17 @@ class ExchangeModel(mesa.Model):
         self.lanes = Lanes(Scenario() if scenario is None else scenario, size=len(seeds), overrides=overrides)
         self.n_lanes = self.lanes.size
         self.params = params = self.lanes.params
-        self.streams = Streams(seeds)
+        if history_seeds is not None:
+            history_seeds = _seeds(history_seeds, None)
+        self.streams = Streams(seeds, history_seeds, history_until)
         self.horizon = self.lanes.horizon
         lanes = self.n_lanes
 
         p = params.protocol
-        self.government = GovernmentAgent(self, params.government, p.government_prisoners, p.commanders)
-        self.taliban = TalibanAgent(self, params.taliban, p.taliban_prisoners)
+        v = params.verification
+        self.government = GovernmentAgent(self, params.government, p.government_prisoners, p.commanders, v)
+        self.taliban = TalibanAgent(self, params.taliban, p.taliban_prisoners,
+                                    arrival_day=np.where(v.enabled, v.start_day, -1))
 
         self.day = 0
         self.pressure = params.mediator.initial_pressure
@@ -110,6 +124,8 @@ class ExchangeModel(mesa.Model):
         self.outcome = np.full(lanes, outcomes.UNDECIDED, dtype=np.int8)
         self.end_day = params.calendar.horizon_days - 1
         self.collect = collect
+        self.snapshot_days = np.asarray(sorted(set(int(d) for d in snapshot_days)), dtype=np.int64)
+        self._snapshots = np.zeros((2, len(self.snapshot_days), lanes), dtype=np.int64)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, path=path: m._report(path)) for name, path in SERIES.items()})
         self.running = True
@@ -123,11 +139,15 @@ class ExchangeModel(mesa.Model):
         today = self.lanes.today(day)
         before = self._state()
 
-        # 1. Events of the day: a pressure shock (the others act through `today`).
+        # 1. Events of the day: a pressure shock (the others act through `today`); the Taliban team may arrive,
+        #    the government pledges what is overdue if willing, lists open and listed prisoners are verified.
         self.pressure = rules.pressure_update(pressure=self.pressure, slipping=False, moved=False, growth=0.0,
                                               decay=0.0, shock=today.pressure_shock)
+        tal.arrive()
+        gov.prepare(team_present=tal.engaged, scheduled=today.schedule, today=today)
 
-        # 2. Government: release what the schedule owes, when conditions and trust allow.
+        # 2. Government: release what the schedule owes and verification has cleared, when the conditions, the
+        #    reciprocity gate and trust allow.
         self.scheduled = today.schedule
         self.offensive = gov.offensive
         conditions = p.protocol.conditions
@@ -138,13 +158,14 @@ class ExchangeModel(mesa.Model):
             max_attacks_per_day=conditions.max_attacks_per_day, require_engagement=conditions.require_engagement,
             engaged=tal.engaged,
         )
-        gov.release(owed=self.scheduled - gov.released, allowed=allowed, today=today, u=u["government_release"])
+        gov.release(scheduled=self.scheduled, allowed=allowed, today=today, u=u["government_release"])
         behind = np.maximum(self.scheduled - gov.released, 0)
 
         # 3. Taliban: judge, reciprocate, fight; then, with today's moves known, walk out or come back.
         tal.judge(behind=behind, today=today)
         target = rules.reciprocal_target(government_released=gov.released, government_total=gov.total,
-                                         ratio=p.protocol.reciprocity_ratio, taliban_total=tal.total)
+                                         ratio=p.protocol.reciprocity_ratio * p.taliban.ratio_share,
+                                         taliban_total=tal.total)
         tal.reciprocate(target=target, today=today, u=u["taliban_release"])
         tal.fight(today=today, u=u["taliban_attacks"])
         moved = (gov.released_today > 0) | (tal.released_today > 0)
@@ -153,7 +174,7 @@ class ExchangeModel(mesa.Model):
                                           self.first_release_day)
         stalled = day - self.last_move_day
         self.longest_stall = np.maximum(self.longest_stall, stalled)
-        tal.decide_engagement(stalled_days=stalled, u=u["return"])
+        tal.decide_engagement(stalled_days=stalled, today=today, u=u["return"])
 
         # 4. Spoilers: ISKP attacks, some booked against the Taliban.
         s = p.spoilers
@@ -170,7 +191,7 @@ class ExchangeModel(mesa.Model):
         self._remember_attributed(day)
 
         # 5. Government: trust on what the Taliban did; a spike of attributed attacks starts offensive mode.
-        gov.react(attributed_attacks=self.attributed_attacks, taliban_owed=target - tal.released)
+        gov.react(attributed_attacks=self.attributed_attacks)
 
         # 6. US pressure: grows while the schedule slips, fades on days with progress.
         m = p.mediator
@@ -187,8 +208,16 @@ class ExchangeModel(mesa.Model):
         self._freeze(before)
         if self.collect:
             self.datacollector.collect(self)
+        self._snapshot(day)
         self._check_end(stalled)
         self.day += 1
+
+    def _snapshot(self, day: int) -> None:
+        """Keep both sides' cumulative releases at the end of a snapshot day (ended lanes hold their final state)."""
+        at = np.searchsorted(self.snapshot_days, day)
+        if at < len(self.snapshot_days) and self.snapshot_days[at] == day:
+            self._snapshots[0, at] = self.government.released
+            self._snapshots[1, at] = self.taliban.released
 
     def _remember_attributed(self, day: int) -> None:
         """Keep today's attributed attacks and move the conditions' window on by one day."""
@@ -242,11 +271,24 @@ class ExchangeModel(mesa.Model):
         value = np.asarray(getattr(holder, name))
         return value.item() if self.n_lanes == 1 else value  # the DataCollector stores a copy
 
-    def run(self) -> pd.DataFrame:
-        """Run every lane to its end; return the metrics, one row per lane."""
-        while self.running:
+    def run(self, until: int | None = None) -> pd.DataFrame:
+        """Run every lane to its end, or to the end of day `until`; return the metrics, one row per lane."""
+        while self.running and (until is None or self.day <= until):
             self.step()
+        if not self.running:  # snapshot days after every lane ended: their final state
+            for day in self.snapshot_days[self.snapshot_days >= self.day]:
+                self._snapshot(int(day))
         return self.metrics()
+
+    def snapshots(self) -> pd.DataFrame:
+        """Cumulative releases of both sides at the end of each snapshot day: one row per lane and day."""
+        lanes, days = self.n_lanes, len(self.snapshot_days)
+        return pd.DataFrame({
+            "lane": np.repeat(np.arange(lanes), days),
+            "day": np.tile(self.snapshot_days, lanes),
+            "government_released": self._snapshots[0].T.reshape(-1),
+            "taliban_released": self._snapshots[1].T.reshape(-1),
+        })
 
     def metrics(self) -> pd.DataFrame:
         """One row per lane: `lane`, `seed`, then the run metrics (outcomes.METRICS).
@@ -266,6 +308,7 @@ class ExchangeModel(mesa.Model):
             "longest_stall_days": self.longest_stall,
             "walkouts": tal.walkouts,
             "offensive_days": gov.offensive_days,
+            "suspended_days": gov.suspended_days,
             "taliban_attacks": self.taliban_attacks_total,
             "iskp_attacks": self.iskp_total,
             "attributed_attacks": self.attributed_total,

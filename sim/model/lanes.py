@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sim.model import rules
-from sim.model.scenario import Scenario, ScenarioError, parameter_fields, with_overrides
+from sim.model.scenario import Scenario, ScenarioError, parameter_fields, value_at, with_overrides
 from sim.model.timeline import DAILY, Timeline
 
 # Parameters that shape the timeline, or that a check between fields compares: lanes that
@@ -48,13 +48,6 @@ def _first_seen(keys: Sequence) -> tuple[list[int], np.ndarray]:
 def overridable(path: str) -> bool:
     """Whether lanes can take this parameter as a per-lane override (every numeric, yes/no or choice parameter)."""
     return path in parameter_fields() and path not in _NOT_NUMERIC
-
-
-def _path_value(scenario: Scenario, path: str) -> Any:
-    node: Any = scenario
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
 
 
 def _encode(path: str, values: ArrayLike) -> np.ndarray:
@@ -127,7 +120,7 @@ class Lanes:
             if path in self.overrides:
                 values = _encode(path, self.overrides[path])
             else:
-                values = _encode(path, [_path_value(s, path) for s in self.scenarios])[self.scenario_of_lane]
+                values = _encode(path, [value_at(s, path) for s in self.scenarios])[self.scenario_of_lane]
             node = root
             *sections, name = path.split(".")
             for section in sections:

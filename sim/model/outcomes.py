@@ -21,6 +21,7 @@ METRICS = {
     "longest_stall_days": "most days in a row without a release by either side",
     "walkouts": "times the Taliban technical team walked out",
     "offensive_days": "days of government offensive mode",
+    "suspended_days": "days the government suspended releases until the Taliban reciprocated more",
     "taliban_attacks": "Taliban attacks in all",
     "iskp_attacks": "ISKP attacks in all",
     "attributed_attacks": "attacks the government attributed to the Taliban in all",

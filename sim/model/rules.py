@@ -213,17 +213,21 @@ def government_evidence(*, taliban_released_today: ArrayLike, reciprocity_credit
 
 
 def engagement(*, engaged: ArrayLike, trust_value: ArrayLike, walkout_trust: ArrayLike, waited_days: ArrayLike,
-               patience: ArrayLike, government_released_today: ArrayLike, u: ArrayLike, return_rate: ArrayLike,
-               return_on_release: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+               patience: ArrayLike, government_released_today: ArrayLike, daily_capacity: ArrayLike, u: ArrayLike,
+               return_rate: ArrayLike, return_on_release: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Tomorrow's engagement of the technical team, and whether it walked out today.
 
     The team walks out when trust falls below a threshold or nothing has moved for
     `patience` days; once out, it comes back with a small daily chance, a larger one
-    on a day the government releases (generous tit-for-tat).
+    on a day the government releases (generous tit-for-tat). A release of several days'
+    capacity at once counts as that many chances (the team came back to Kabul two days
+    after the 900 of 26 May 2020).
     """
     walks = engaged & ((trust_value < walkout_trust) | (waited_days >= patience))
     released = government_released_today > 0
-    chance = return_rate + (return_on_release - return_rate) * released
+    batches = np.divide(government_released_today, daily_capacity)
+    on_release = np.where(batches > 1, 1.0 - np.power(1.0 - return_on_release, batches), return_on_release)
+    chance = np.where(released, on_release, return_rate)
     returns = np.logical_not(engaged) & (u < chance)
     return (engaged & np.logical_not(walks)) | returns, walks
 
@@ -234,6 +238,73 @@ def conditions_met(*, enabled: ArrayLike, attributed_in_window: ArrayLike, windo
     calm = attributed_in_window / window_days <= max_attacks_per_day
     present = engaged | np.logical_not(require_engagement)
     return np.logical_not(enabled) | (calm & present)
+
+
+def lists(*, listed: ArrayLike, opens_day: ArrayLike, released: ArrayLike, total: ArrayLike, size: ArrayLike,
+          gap: ArrayLike, day: ArrayLike, pledge: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """Prisoners on lists so far, and the day the next list opens (-1: none pending), at the start of `day`.
+
+    Once every listed prisoner is out, the next list of `size` is prepared for `gap` days. A
+    pledge (`pledge` prisoners beyond those already out, 0: none) lists them at once, whatever
+    is pending (in 2020 the government listed 2,000 when it answered the Eid ceasefire).
+    """
+    exhausted = (released >= listed) & (listed < total) & (opens_day < 0)
+    opens_day = np.where(exhausted, day + gap, opens_day)
+    opening = (opens_day >= 0) & (day >= opens_day)
+    listed = np.where(opening, np.minimum(listed + size, total), listed)
+    pledging = pledge > 0
+    listed = np.where(pledging, np.minimum(np.maximum(listed, released + pledge), total), listed)
+    return listed, np.where(opening | pledging, -1, opens_day)
+
+
+def pledged(*, pledged: ArrayLike, willing: ArrayLike, behind: ArrayLike, tranche_size: ArrayLike,
+            released: ArrayLike, listed: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """Whether the government is bound by a pledge today, and whether it makes one today.
+
+    Willing and a tranche or more behind, it pledges to make up what is overdue; the pledge binds
+    it until every listed prisoner is out, whatever its trust does meanwhile.
+    """
+    making = np.logical_not(pledged) & willing & (behind >= tranche_size)
+    return (pledged & (released < listed)) | making, making
+
+
+def verified(*, verified: ArrayLike, cleared: ArrayLike, listed: ArrayLike, started: ArrayLike,
+             team_present: ArrayLike, rate_with_team: ArrayLike, rate_without_team: ArrayLike
+             ) -> tuple[ArrayLike, ArrayLike]:
+    """Prisoners verified so far, and those cleared for release: a list is cleared once all of it is verified.
+
+    Verification goes at a pace that the technical team's presence sets (it came to Kabul
+    to verify the lists in 2020).
+    """
+    rate = rate_without_team + (rate_with_team - rate_without_team) * team_present
+    verified = np.minimum(verified + rate * started, listed)
+    return verified, np.where(verified >= listed, listed, cleared)
+
+
+def reciprocity_gate(*, gate: ArrayLike, government_released: ArrayLike, after: ArrayLike, credited: ArrayLike,
+                     ratio: ArrayLike, bound: ArrayLike) -> ArrayLike:
+    """Whether the government suspends releases until the Taliban reciprocate more (as on 11 May 2020).
+
+    Unless bound by a pledge, it insists on `gate` times the agreed ratio in releases it credits,
+    once it has released `after` prisoners.
+    """
+    short = credited < gate * ratio * government_released
+    return (gate > 0) & (government_released >= after) & short & np.logical_not(bound)
+
+
+def capacity(*, daily_capacity: ArrayLike, behind: ArrayLike, tranche_size: ArrayLike, catch_up: ArrayLike,
+             bound: ArrayLike) -> ArrayLike:
+    """Prisoners the government can release today: more, by `catch_up`, while bound by a pledge and a tranche or
+    more behind (900 were released on the last day of the Eid ceasefire in 2020)."""
+    bulk = bound & (behind >= tranche_size)
+    return np.where(bulk, np.floor(np.multiply(daily_capacity, catch_up)).astype(np.int64), daily_capacity)
+
+
+def willing(*, trust_value: ArrayLike, threshold_shift: ArrayLike, release_boost: ArrayLike,
+            willing_trust: ArrayLike) -> ArrayLike:
+    """Whether the government is willing to pledge what is overdue: its trust, less a political split's shift
+    and plus a ceasefire's boost, at or above `willing_trust`."""
+    return trust_value - threshold_shift + release_boost >= willing_trust
 
 
 def pressure_update(*, pressure: ArrayLike, slipping: ArrayLike, moved: ArrayLike, growth: ArrayLike,

@@ -111,6 +111,23 @@ class Government(Section):
     owed_grace: int = F(50, "prisoners", "Reciprocal releases the Taliban may owe before it counts as defection", 0, 100000)
     offensive_trigger: int = F(25, "attacks per day", "Attributed attacks in one day that start offensive mode", 1, 100000)
     offensive_days: int = F(14, "days", "Days of offensive mode (no releases) once triggered", 0, 365)
+    reciprocity_gate: float = F(
+        0.0, "share of the agreed ratio",
+        "Suspend releases while the Taliban's credited releases are below this share of the agreed ratio of the "
+        "government's (0: never)", 0, 2)
+    gate_after: int = F(1000, "prisoners", "Government releases before the reciprocity gate applies", 0, 100000)
+    willing_trust: float = F(
+        1.0, "trust units",
+        "Willingness (trust, less the day's political split, plus a ceasefire's boost) at which the government, a "
+        "tranche or more behind, pledges what is overdue: bound until it is out, it drops the reciprocity gate and "
+        "releases in bulk (catch_up) (1: never)", 0, 1)
+    credited_share: float = F(
+        1.0, "share", "Share of the Taliban's releases the government counts as its personnel (the rest civilians)",
+        0, 1)
+    catch_up: float = F(
+        1.0, "multiplier",
+        "Daily capacity multiplied by this while the government is bound by a pledge and a tranche or more behind",
+        1, 50)
 
 
 class Taliban(Section):
@@ -143,6 +160,7 @@ class Taliban(Section):
     patience_days: int = F(30, "days", "Days without a release by either side before the team walks out", 1, 3650)
     return_rate: float = F(0.02, "probability per day", "Chance of coming back on a day with no release", 0, 1)
     return_on_release: float = F(0.3, "probability", "Chance of coming back on a day the government releases", 0, 1)
+    ratio_share: float = F(1.0, "share", "Share of the agreed ratio the Taliban aim to release", 0, 1)
 
 
 class Spoilers(Section):
@@ -158,6 +176,22 @@ class Mediator(Section):
     pressure_growth: float = F(0.01, "pressure per day", "Rise in pressure on each day the schedule slips", 0, 1)
     pressure_decay: float = F(0.05, "share per day", "Share of pressure that fades on a day with a release", 0, 1)
     presses_taliban: bool = Field(True, description="Whether US pressure also lowers the Taliban's threshold [yes/no]")
+
+
+class Verification(Section):
+    """Lists and verification: a prisoner can be released only once on a list and verified."""
+
+    enabled: bool = Field(
+        False, description="Whether releases wait for lists and verification (off: every prisoner cleared at once) [yes/no]")
+    start_day: int = F(27, "day", "Day the first list is exchanged and the Taliban technical team arrives", 0, 3650)
+    rate_with_team: float = F(100.0, "prisoners per day", "Prisoners verified per day while the team is engaged", 0, 100000)
+    rate_without_team: float = F(
+        25.0, "prisoners per day", "Prisoners verified per day while the team is away (the government alone)", 0, 100000)
+    list_size: int = F(1500, "prisoners", "Prisoners on each list", 1, 100000)
+    list_gap_days: int = F(14, "days", "Days to prepare the next list once every prisoner on a list is out", 0, 3650)
+    arrears_share: float = F(
+        0.0, "share", "A pledge (government.willing_trust) lists this share of the releases the schedule says are "
+        "overdue", 0, 1)
 
 
 class Outcomes(Section):
@@ -176,6 +210,7 @@ class Scenario(Section):
     taliban: Taliban = Field(default_factory=Taliban, description="The Taliban's trust, reciprocity and violence")
     spoilers: Spoilers = Field(default_factory=Spoilers, description="ISKP spoiler attacks")
     mediator: Mediator = Field(default_factory=Mediator, description="US pressure and third-party guarantee")
+    verification: Verification = Field(default_factory=Verification, description="Lists and their verification")
     outcomes: Outcomes = Field(default_factory=Outcomes, description="How a run's outcome is judged")
     events: list[Event] = Field(default_factory=list, description="Dated events, applied in order of day")
 
@@ -267,6 +302,14 @@ are not parameters: each run's seed and one stream per mechanism derived from it
 Stochasticity) decide them.
 
 """
+
+
+def value_at(scenario: Scenario, path: str) -> Any:
+    """A scenario's value of the parameter at a dotted path."""
+    node: Any = scenario
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
 
 
 def reference_markdown() -> str:

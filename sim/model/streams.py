@@ -55,11 +55,21 @@ def uniforms(keys: np.ndarray, day: int) -> np.ndarray:
 
 
 class Streams:
-    """The random streams of a batch of runs: `draw(day)` gives each mechanism's uniforms, one per run."""
+    """The random streams of a batch of runs: `draw(day)` gives each mechanism's uniforms, one per run.
 
-    def __init__(self, seeds: Sequence[int] | ArrayLike):
+    With `history_seeds`, days up to `history_until` draw from those seeds' streams instead: a run
+    then replays another run's chance up to that day (the simulation a calibration accepted, whose
+    history matched the record) and goes on with its own seed after it.
+    """
+
+    def __init__(self, seeds: Sequence[int] | ArrayLike, history_seeds: Sequence[int] | ArrayLike | None = None,
+                 history_until: int = -1):
         self.keys = stream_keys(seeds)
+        self.history_keys = self.keys if history_seeds is None else stream_keys(history_seeds)
+        if self.history_keys.shape != self.keys.shape:
+            raise ValueError("history_seeds needs one seed per run")
+        self.history_until = history_until
 
     def draw(self, day: int) -> dict[str, np.ndarray]:
-        block = uniforms(self.keys, day)
+        block = uniforms(self.history_keys if day <= self.history_until else self.keys, day)
         return {name: block[j] for j, name in enumerate(STREAMS)}
