@@ -47,6 +47,54 @@ _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
 
+def _posterior(args: argparse.Namespace):
+    """The calibration posterior named by --posterior, or None."""
+    if not getattr(args, "posterior", None):
+        return None
+    from sim.experiments.calibration import load_posterior
+
+    return load_posterior(args.posterior)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sim.experiments import pool
+
+    if args.resume and args.force:
+        raise UsageError("--resume and --force contradict each other: resume keeps the generations, force discards them")
+    workers_wanted = args.workers or pool.default_workers()
+    with _workers_pool(workers_wanted) as workers:
+        from sim.experiments import calibration
+        from sim.reports import calibration as report
+
+        spec = calibration.load_spec(args.spec)
+        out = Path(args.out) if args.out else Path("results") / spec.name
+        try:
+            result = report.calibrate(spec, out, workers=workers_wanted, lanes=args.lanes, resume=args.resume,
+                                      force=args.force, progress=True, command=["swapsim", *sys.argv[1:]],
+                                      executor=workers)
+        except calibration.ResumeError as err:
+            raise UsageError(str(err)) from None
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted; the generations already written are kept in {out}/generations: "
+                              "run the same command with --resume to go on") from None
+    print(report.format_summary(result))
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from sim.experiments import pool
+
+    workers_wanted = args.workers or pool.default_workers()
+    with _workers_pool(workers_wanted) as workers:
+        from sim.reports import calibration as report
+
+        done = report.forecast(args.folder, args.until, runs=args.runs, out=args.out, seed=args.seed,
+                               workers=workers_wanted, lanes=args.lanes, force=args.force,
+                               command=["swapsim", *sys.argv[1:]], executor=workers)
+    print(report.format_forecast(done))
+    return 0
+
+
 def _workers_pool(workers: int, address: str | None = None) -> contextlib.AbstractContextManager:
     """Worker processes that start at once, in the background, while this process imports and reads its input."""
     if workers > 1 and not address:
@@ -62,12 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sim.reports import results
 
         scenario = load(args.scenario)
+        posterior = _posterior(args)
         out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
         try:
             summary = results.run_to_folder(scenario, out, runs=args.runs, seed=args.seed, workers=args.workers,
                                             lanes=args.lanes, series=args.series, force=args.force,
                                             command=["swapsim", *sys.argv[1:]], progress=args.runs > 1,
-                                            executor=workers)
+                                            executor=workers, posterior=posterior)
         except TooBig as err:
             raise UsageError(str(err)) from None
     print(results.format_summary(summary, scenario, out))
@@ -85,11 +134,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from sim.reports import sweep
 
         spec = sweep_spec.load_spec(args.spec)
+        posterior = _posterior(args)
         out = Path(args.out) if args.out else Path("results") / spec.name
         try:
             done = sweep.sweep(spec, out, workers=workers_wanted, lanes=args.lanes, address=args.address,
                                resume=args.resume, force=args.force, progress=True,
-                               command=["swapsim", *sys.argv[1:]], executor=workers)
+                               command=["swapsim", *sys.argv[1:]], executor=workers, posterior=posterior)
         except (chunks.ResumeError, batches.ExecutorError) as err:
             raise UsageError(str(err)) from None
         except KeyboardInterrupt:
@@ -118,22 +168,32 @@ def _compare(args: argparse.Namespace, workers) -> int:
             problems.extend(err.problems)
     if problems:
         raise ScenarioError(problems)
+    posterior = _posterior(args)
     out = Path(args.out) if args.out else Path("results") / ("compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
     storage.check_output(out, args.force)
     try:
         if args.precision is None:
             result = comparisons.compare(scenarios, runs=args.runs, seed=args.seed, workers=args.workers,
-                                         lanes=args.lanes, progress=True, executor=workers)
+                                         lanes=args.lanes, progress=True, executor=workers, posterior=posterior)
         else:
             result = comparison.to_precision(scenarios, args.precision, runs=args.runs, max_runs=args.max_runs,
                                              seed=args.seed, workers=args.workers, lanes=args.lanes, progress=True,
-                                             executor=workers)
+                                             executor=workers, posterior=posterior)
     except ValueError as err:
         raise UsageError(str(err)) from None
     comparison.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])
     print(comparison.format_table(result))
     print(f"\n  written to {out}/ (rates.csv, differences.csv, runs.parquet, comparison.json, figures/)")
     return 0
+
+
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def _fraction(text: str) -> float:
@@ -163,7 +223,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    if args.sweep:
+    if args.calibration:
+        from sim.experiments import calibration
+
+        print(json.dumps(calibration.json_schema(), indent=2))
+    elif args.sweep:
         from sim.experiments import sweep_spec as sweep
 
         print(json.dumps(sweep.json_schema(), indent=2))
@@ -186,6 +250,12 @@ def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, ou
     _add_lanes(p)
     p.add_argument("--out", help=f"results folder (default {out_help})")
     p.add_argument("--force", action="store_true", help="replace an existing results folder")
+    _add_posterior(p)
+
+
+def _add_posterior(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--posterior", metavar="DIR",
+                   help="a calibration folder (swapsim calibrate): each run draws its parameters from its posterior")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,7 +280,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default results/<sweep name>/)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep: run only the missing chunks")
     p.add_argument("--force", action="store_true", help="discard an existing sweep folder and start over")
+    _add_posterior(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("calibrate", help="fit a scenario's parameters to the 2020 record (ABC); resumable")
+    p.add_argument("spec", metavar="SPEC", help="calibration spec file (YAML)")
+    p.add_argument("--out", help="calibration folder (default results/<spec name>/)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    _add_lanes(p)
+    p.add_argument("--resume", action="store_true", help="go on with an interrupted calibration")
+    p.add_argument("--force", action="store_true", help="discard an existing calibration folder and start over")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("forecast", help="run a calibration's posterior forward to a date")
+    p.add_argument("folder", metavar="DIR", help="calibration folder (swapsim calibrate)")
+    p.add_argument("--until", required=True, type=_date, help="last day of the forecast (YYYY-MM-DD)")
+    p.add_argument("--runs", type=_positive_int, default=2000, help="runs, each drawing from the posterior (default 2000)")
+    p.add_argument("--seed", type=_seed, default=None, help="root seed (default: the calibration's, plus 2)")
+    p.add_argument("--out", help="forecast folder (default DIR/forecast_<date>/)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    _add_lanes(p)
+    p.add_argument("--force", action="store_true", help="replace an existing forecast folder")
+    p.set_defaults(func=cmd_forecast)
 
     p = sub.add_parser("compare", help="compare scenarios on the same seeds: rates, paired differences, McNemar tests")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files; the first is the baseline")
@@ -228,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table of every parameter instead")
     p.add_argument("--sweep", action="store_true", help="print the JSON Schema of sweep specs instead")
+    p.add_argument("--calibration", action="store_true", help="print the JSON Schema of calibration specs instead")
     p.set_defaults(func=cmd_schema)
     return parser
 

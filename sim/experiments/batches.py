@@ -50,6 +50,10 @@ class Batch:
     labels: Mapping[str, np.ndarray] = field(default_factory=dict)
     overrides: Mapping[str, np.ndarray] = field(default_factory=dict)
     series: bool = False
+    until: int | None = None  # stop after this day (calibration and forecasts need no more)
+    snapshot_days: tuple[int, ...] = ()  # days at whose end both sides' cumulative releases are kept
+    history_seeds: np.ndarray | None = None  # each run replays this seed's chance up to history_until
+    history_until: int = -1
 
     @property
     def size(self) -> int:
@@ -66,6 +70,7 @@ class BatchResult:
     index: int
     runs: pd.DataFrame
     series: pd.DataFrame | None = None
+    snapshots: pd.DataFrame | None = None
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -82,28 +87,36 @@ def run_batch(batch: Batch) -> BatchResult:
 
     try:
         model = ExchangeModel(batch.lane_scenarios(), batch.seeds, overrides=batch.overrides or None,
-                              collect=batch.series)
-        runs, series = model.run(), (model.series() if batch.series else None)
+                              collect=batch.series, snapshot_days=batch.snapshot_days,
+                              history_seeds=batch.history_seeds, history_until=batch.history_until)
+        runs = model.run(batch.until)
+        series = model.series() if batch.series else None
+        snapshots = model.snapshots() if batch.snapshot_days else None
         model.release()
         runs["error"] = ""
     except Exception:  # noqa: BLE001 - isolated below, lane by lane
-        runs, series = _one_by_one(batch)
-    return BatchResult(batch.index, _labelled(batch, runs), None if series is None else _labelled(batch, series))
+        runs, series, snapshots = _one_by_one(batch)
+    return BatchResult(batch.index, _labelled(batch, runs), *(None if frame is None else _labelled(batch, frame)
+                                                              for frame in (series, snapshots)))
 
 
-def _one_by_one(batch: Batch) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _one_by_one(batch: Batch) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     from sim.model.exchange import ExchangeModel
 
-    rows, frames = [], []
+    rows, frames, snaps = [], [], []
     scenarios = batch.lane_scenarios()
     for lane in range(batch.size):
         overrides = {path: values[lane:lane + 1] for path, values in batch.overrides.items()}
         try:
+            history = None if batch.history_seeds is None else batch.history_seeds[lane:lane + 1]
             model = ExchangeModel(scenarios[lane], batch.seeds[lane:lane + 1], overrides=overrides or None,
-                                  collect=batch.series)
-            row = model.run().assign(lane=lane, error="")
+                                  collect=batch.series, snapshot_days=batch.snapshot_days,
+                                  history_seeds=history, history_until=batch.history_until)
+            row = model.run(batch.until).assign(lane=lane, error="")
             if batch.series:
                 frames.append(model.series().assign(lane=lane))
+            if batch.snapshot_days:
+                snaps.append(model.snapshots().assign(lane=lane))
         except Exception as exc:  # recorded, and the batch goes on
             row = pd.DataFrame({"lane": [lane], "seed": [batch.seeds[lane]], "outcome": [ERROR],
                                 "error": [f"{type(exc).__name__}: {exc}"]})
@@ -114,7 +127,8 @@ def _one_by_one(batch: Batch) -> tuple[pd.DataFrame, pd.DataFrame | None]:
             runs[name] = np.nan
     runs = runs[["lane", "seed", *METRIC_NAMES, "error"]]
     series = pd.concat(frames, ignore_index=True) if batch.series and frames else None
-    return runs, series
+    snapshots = pd.concat(snaps, ignore_index=True) if snaps else None
+    return runs, series, snapshots
 
 
 def _labelled(batch: Batch, frame: pd.DataFrame) -> pd.DataFrame:
@@ -260,7 +274,9 @@ def run_all(batches: Iterable[Batch], workers: int = 1, executor: Executor | Non
 
 def batches_of(scenarios: Sequence[Scenario], scenario_of_run: np.ndarray, seeds: np.ndarray,
                labels: Mapping[str, np.ndarray], bounds: Sequence[tuple[int, int]], series: bool = False,
-               overrides: Mapping[str, np.ndarray] | None = None) -> Iterator[Batch]:
+               overrides: Mapping[str, np.ndarray] | None = None, until: int | None = None,
+               snapshot_days: Sequence[int] = (), history_seeds: np.ndarray | None = None,
+               history_until: int = -1) -> Iterator[Batch]:
     """Batches over runs lo..hi-1 of a table of runs (one entry per run in each array)."""
     overrides = overrides or {}
     for i, (lo, hi) in enumerate(bounds):
@@ -273,12 +289,20 @@ def batches_of(scenarios: Sequence[Scenario], scenario_of_run: np.ndarray, seeds
             labels={name: values[lo:hi] for name, values in labels.items()},
             overrides={path: values[lo:hi] for path, values in overrides.items()},
             series=series,
+            until=until,
+            snapshot_days=tuple(snapshot_days),
+            history_seeds=None if history_seeds is None else history_seeds[lo:hi],
+            history_until=history_until,
         )
 
 
 def progress_bar(total: int, desc: str, initial: int = 0, leave: bool = False):
-    """A terminal progress bar of runs: done, runs per second, time left."""
+    """A terminal progress bar of runs: done, runs per second, time left (every 10 s when not on a terminal, so
+    that logs stay readable)."""
+    import sys
+
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: worker processes may be forked after this
-    return tqdm(total=total, initial=initial, desc=desc, unit="run", dynamic_ncols=True, smoothing=0.1, leave=leave)
+    return tqdm(total=total, initial=initial, desc=desc, unit="run", dynamic_ncols=True, smoothing=0.1, leave=leave,
+                mininterval=0.1 if sys.stderr.isatty() else 10.0)

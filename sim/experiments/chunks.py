@@ -55,8 +55,7 @@ class Layout:
         storage.write_parquet(self.path(index), frame)
 
 
-class ResumeError(ValueError):
-    """A sweep folder that cannot be resumed or reused as asked; the message says why."""
+ResumeError = storage.ResumeError  # a sweep folder that cannot be resumed or reused as asked
 
 
 def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict, Path | None]:
@@ -70,7 +69,8 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
     if resume and path.is_file():
         old = json.loads(path.read_text())
         for key, what in (("spec_hash", "the sweep spec or its base scenario"), ("code", "swapsim's version or commit"),
-                          ("seed_rule", "the rule that draws the random numbers")):
+                          ("seed_rule", "the rule that draws the random numbers"),
+                          ("posterior", "the posterior the runs draw their parameters from")):
             if old.get(key) != manifest[key]:
                 raise ResumeError(
                     f"{out}: {what} changed since this folder was started ({old.get(key)} there, {manifest[key]} now); "
@@ -79,14 +79,7 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
         old.setdefault("resumed", []).append({k: manifest[k] for k in ("command", "date")})
         storage.write_json(path, old)
         return old, None
-    if resume and out.exists() and any(out.iterdir()):
-        raise ResumeError(f"{out}: not a sweep folder (no sweep.json); nothing to resume")
-    try:
-        storage.check_output(out, force)
-    except storage.UnsafeOutput as err:
-        raise ResumeError(str(err).replace("pass --force", "pass --resume to finish it, --force")) from None
-    aside = storage.set_aside(out) if out.exists() and any(out.iterdir()) else None
-    out.mkdir(parents=True, exist_ok=True)
+    aside = storage.start_folder(out, "sweep.json", "sweep", resume, force)
     storage.write_json(path, manifest)
     return manifest, aside
 

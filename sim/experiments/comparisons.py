@@ -22,8 +22,9 @@ import pandas as pd
 
 from sim import DEFAULT_SEED
 from sim.experiments import batches
+from sim.experiments.calibration import Posterior
 from sim.experiments.seeds import replicate_seeds
-from sim.model.scenario import Scenario
+from sim.model.scenario import Scenario, value_at
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Comparison:
     max_runs: int | None = None
     rounds: list[int] = field(default_factory=list)  # runs per scenario after each round
     meta: dict = field(default_factory=dict)
+    posterior: Posterior | None = None  # the calibration each run drew its parameters from, if any
 
     @property
     def runs_per_scenario(self) -> int:
@@ -72,8 +74,11 @@ def unique_names(scenarios: Sequence[Scenario]) -> list[str]:
 
 
 def compare(scenarios: Sequence[Scenario], runs: int = 100, seed: int = DEFAULT_SEED, workers: int = 1,
-            lanes: int | None = None, progress: bool = False, executor: Executor | None = None) -> Comparison:
-    """Run every scenario `runs` times on the same seeds; the same results for any lanes and workers."""
+            lanes: int | None = None, progress: bool = False, executor: Executor | None = None,
+            posterior: Posterior | None = None) -> Comparison:
+    """Run every scenario `runs` times on the same seeds; the same results for any lanes and workers.
+
+    With `posterior`, run k draws the same parameter set from it in every scenario (still paired)."""
     scenarios = list(scenarios)
     if not scenarios:
         raise ValueError("compare needs at least one scenario")
@@ -82,7 +87,9 @@ def compare(scenarios: Sequence[Scenario], runs: int = 100, seed: int = DEFAULT_
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     comparison = Comparison(scenarios, unique_names(scenarios), int(seed), pd.DataFrame(),
-                            meta={"workers": workers, "lanes": lanes or batches.DEFAULT_LANES})
+                            meta={"workers": workers, "lanes": lanes or batches.DEFAULT_LANES,
+                                  "posterior": None if posterior is None else str(posterior.source)},
+                            posterior=posterior)
     return extend(comparison, runs, workers, lanes, progress, executor)
 
 
@@ -92,7 +99,7 @@ def extend(comparison: Comparison, runs: int, workers: int = 1, lanes: int | Non
     start = comparison.runs_per_scenario
     if runs > start:
         new = replicates(comparison.scenarios, comparison.names, comparison.root_seed, start, runs, workers, lanes,
-                         progress, executor)
+                         progress, executor, comparison.posterior)
         table = pd.concat([comparison.runs, new], ignore_index=True) if len(comparison.runs) else new
         order = table["scenario"].map({name: i for i, name in enumerate(comparison.names)})
         comparison.runs = table.assign(_order=order).sort_values(["_order", "run"], kind="stable") \
@@ -103,7 +110,7 @@ def extend(comparison: Comparison, runs: int, workers: int = 1, lanes: int | Non
 
 def replicates(scenarios: Sequence[Scenario], names: Sequence[str], root: int, start: int, stop: int,
                workers: int = 1, lanes: int | None = None, progress: bool = False,
-               executor: Executor | None = None) -> pd.DataFrame:
+               executor: Executor | None = None, posterior: Posterior | None = None) -> pd.DataFrame:
     """Replicates start..stop-1 of every scenario, one row per scenario and replicate, in that order."""
     per = stop - start
     total = per * len(scenarios)
@@ -111,7 +118,23 @@ def replicates(scenarios: Sequence[Scenario], names: Sequence[str], root: int, s
     seeds = np.tile(replicate_seeds(root, per, start), len(scenarios))
     labels = {"scenario": np.repeat(np.asarray(names, dtype=object), per),
               "run": np.tile(np.arange(start, stop), len(scenarios))}
-    plan = batches.batches_of(scenarios, scenario_of_run, seeds, labels, batches.cut(total, lanes, workers))
+    overrides = _posterior_overrides(scenarios, seeds[:per], posterior) if posterior is not None else None
+    plan = batches.batches_of(scenarios, scenario_of_run, seeds, labels, batches.cut(total, lanes, workers),
+                              overrides=overrides)
     label = (total, f"compare: replicates {start + 1}–{stop}") if progress else None
     parts = [result.runs.drop(columns="error") for result in batches.run_all(plan, workers, executor, label)]
     return pd.concat(parts, ignore_index=True)
+
+
+def _posterior_overrides(scenarios: Sequence[Scenario], seeds: np.ndarray, posterior: Posterior) -> dict[str, np.ndarray]:
+    """Per-run values for every scenario's runs, scenario after scenario: the posterior's draw for replicate k is
+    the same in each; a parameter a scenario sets itself keeps its own value there."""
+    per_scenario = [posterior.overrides(s, seeds) for s in scenarios]
+    paths = list(dict.fromkeys(path for o in per_scenario for path in o))
+    out = {}
+    for path in paths:
+        parts = [o[path] if path in o else np.full(len(seeds), value_at(s, path), dtype=object)
+                 for s, o in zip(scenarios, per_scenario)]
+        out[path] = np.concatenate(parts).astype(parts[0].dtype if all(p.dtype == parts[0].dtype for p in parts)
+                                                 else object)
+    return out

@@ -20,6 +20,7 @@ import pandas as pd
 from sim import DEFAULT_SEED
 from sim.experiments import batches
 from sim.experiments.batches import RunError  # noqa: F401  (what a failed run raises)
+from sim.experiments.calibration import Posterior
 from sim.experiments.seeds import replicate_seeds
 from sim.model.scenario import Scenario
 
@@ -44,28 +45,32 @@ class Results:
 
 
 def plan(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, lanes: int | None = None, workers: int = 1,
-         series: bool = True) -> Iterator[batches.Batch]:
-    """Runs 0 .. runs - 1 of a scenario as batches of lanes."""
+         series: bool = True, posterior: Posterior | None = None) -> Iterator[batches.Batch]:
+    """Runs 0 .. runs - 1 of a scenario as batches of lanes; with a posterior, each run draws its parameter set."""
+    seeds = replicate_seeds(seed, runs)
     return batches.batches_of(
-        [scenario], np.zeros(runs, dtype=np.int64), replicate_seeds(seed, runs), {"run": np.arange(runs)},
+        [scenario], np.zeros(runs, dtype=np.int64), seeds, {"run": np.arange(runs)},
         batches.cut(runs, lanes, workers, series), series=series,
+        overrides=posterior.overrides(scenario, seeds) if posterior is not None else None,
     )
 
 
 def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
-           series: bool = True, progress: bool = False, executor: Executor | None = None
-           ) -> Iterator[batches.BatchResult]:
-    """The runs' results batch by batch, in run order; raises RunError if a run fails."""
+           series: bool = True, progress: bool = False, executor: Executor | None = None,
+           posterior: Posterior | None = None) -> Iterator[batches.BatchResult]:
+    """The runs' results batch by batch, in run order; raises RunError if a run fails. With `posterior`, each
+    run draws its parameter set from a calibration's posterior (`sim.experiments.calibration.load_posterior`)."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
     label = (runs, scenario.metadata.name) if progress and runs > 1 else None
-    return batches.run_all(plan(scenario, runs, seed, lanes, workers, series), workers, executor, label)
+    return batches.run_all(plan(scenario, runs, seed, lanes, workers, series, posterior), workers, executor, label)
 
 
 def run(scenario: Scenario, runs: int = 100, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
-        series: bool = True, progress: bool = False, executor: Executor | None = None) -> Results:
+        series: bool = True, progress: bool = False, executor: Executor | None = None,
+        posterior: Posterior | None = None) -> Results:
     """Run a scenario `runs` times from root seed `seed`, in memory; identical results for any lanes and workers."""
-    parts = list(stream(scenario, runs, seed, workers, lanes, series, progress, executor))
+    parts = list(stream(scenario, runs, seed, workers, lanes, series, progress, executor, posterior))
     table = pd.concat([p.runs for p in parts], ignore_index=True).drop(columns="error")
     daily = with_dates(pd.concat([p.series for p in parts], ignore_index=True), scenario) if series else None
     return Results(scenario, int(seed), table, daily, {"workers": workers, "lanes": lanes or batches.default_lanes(series)})

@@ -96,7 +96,7 @@ def _umask() -> int:
     return mask
 
 
-RESULT_MARKERS = ("manifest.json", "sweep.json", "comparison.json")
+RESULT_MARKERS = ("manifest.json", "sweep.json", "comparison.json", "calibration_state.json", "forecast.json")
 
 
 class UnsafeOutput(ValueError):
@@ -125,6 +125,25 @@ def check_output(out: str | Path, force: bool) -> None:
         os.rmdir(tempfile.mkdtemp(prefix=".swapsim-probe-", dir=out.parent))
     except OSError as exc:
         raise UnsafeOutput(f"{out}: cannot write there ({exc.strerror or exc})") from None
+
+
+class ResumeError(ValueError):
+    """A resumable folder (a sweep's, a calibration's) that cannot be resumed or reused as asked; the message
+    says why."""
+
+
+def start_folder(out: Path, marker: str, what: str, resume: bool, force: bool) -> Path | None:
+    """Make `out` ready for a new resumable job whose state file `marker` is not there yet; returns where `force`
+    set an old folder aside, to be removed once the new job is complete."""
+    if resume and out.exists() and any(out.iterdir()):
+        raise ResumeError(f"{out}: not a {what} folder (no {marker}); nothing to resume")
+    try:
+        check_output(out, force)
+    except UnsafeOutput as err:
+        raise ResumeError(str(err).replace("pass --force", "pass --resume to finish it, --force")) from None
+    aside = set_aside(out) if out.exists() and any(out.iterdir()) else None
+    out.mkdir(parents=True, exist_ok=True)
+    return aside
 
 
 def set_aside(path: Path) -> Path:

@@ -186,7 +186,24 @@ Parameter = Annotated[
 ]
 
 
-class SweepSpec(Section):
+class SpecFile(Section):
+    """A spec read from a file (a sweep's, a calibration's): where it came from, and where its paths start."""
+
+    _folder: Path | None = PrivateAttr(None)
+    _source: str = PrivateAttr("<spec>")
+
+    @property
+    def source(self) -> str:
+        """The file this spec came from (for messages), or a placeholder when built in Python."""
+        return self._source
+
+    @property
+    def folder(self) -> Path:
+        """The folder a base path is relative to: the spec file's, else the working folder."""
+        return self._folder if self._folder is not None else Path.cwd()
+
+
+class SweepSpec(SpecFile):
     """A sweep: a base scenario, the parameters to vary, a sampler, replications and a root seed."""
 
     name: str = Field(
@@ -231,7 +248,6 @@ class SweepSpec(Section):
         description="sobol: the outcomes whose rates get Sobol indices [outcome names]",
     )
 
-    _folder: Path | None = PrivateAttr(None)
     _source: str = PrivateAttr("<sweep>")
 
     @field_validator("base", mode="before")
@@ -276,16 +292,6 @@ class SweepSpec(Section):
         if problems:
             raise _problems(problems)
         return self
-
-    @property
-    def source(self) -> str:
-        """The file this spec came from (for messages), or <sweep> when built in Python."""
-        return self._source
-
-    @property
-    def folder(self) -> Path:
-        """The folder a base path is relative to: the spec file's, else the working folder."""
-        return self._folder if self._folder is not None else Path.cwd()
 
 
 # ---------------------------------------------------------------- scenario parameters
@@ -479,19 +485,25 @@ def _override_problems(base: Scenario, overrides: dict[str, Any]) -> list[str]:
 
 def base_scenario(spec: SweepSpec) -> Scenario:
     """The resolved, validated base scenario: a file relative to the spec's folder, or the inline mapping."""
-    if isinstance(spec.base, str):
-        path = spec.folder / spec.base
+    return scenario_from_base(spec.base, spec.folder, spec.source, spec.name)
+
+
+def scenario_from_base(base: str | dict, folder: Path, source: str, name: str) -> Scenario:
+    """A spec's `base:` as a validated scenario: a file relative to the spec's folder, or an inline mapping
+    (named after the spec unless it says otherwise); problems name the spec and `base`."""
+    if isinstance(base, str):
+        path = folder / base
         if not path.is_file():
-            raise ScenarioError([f"{spec.source}: base: no such scenario file {spec.base!r} (looked for {path})"])
+            raise ScenarioError([f"{source}: base: no such scenario file {base!r} (looked for {path})"])
         return load(path)
-    data = resolve_extends(spec.base, spec.folder, f"{spec.source}: base")
+    data = resolve_extends(base, folder, f"{source}: base")
     data.setdefault("metadata", {})
     if isinstance(data["metadata"], dict):
-        data["metadata"].setdefault("name", spec.name)
+        data["metadata"].setdefault("name", name)
     try:
         return from_dict(data, _PROBE)
     except ScenarioError as err:
-        raise ScenarioError([f"{spec.source}: base.{line.removeprefix(f'{_PROBE}: ')}" for line in err.problems]) from None
+        raise ScenarioError([f"{source}: base.{line.removeprefix(f'{_PROBE}: ')}" for line in err.problems]) from None
 
 
 # ---------------------------------------------------------------- design

@@ -23,6 +23,7 @@ import pandas as pd
 from sim.experiments import batches, chunks, pool, storage
 from sim.experiments import sweep_spec as spec_module
 from sim.experiments.provenance import code_version, provenance
+from sim.experiments.calibration import Posterior
 from sim.experiments.seeds import SEED_RULE
 from sim.model.lanes import overridable
 from sim.model.scenario import Scenario
@@ -51,7 +52,8 @@ class SweepRun:
 
 def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None = None, lanes: int | None = None,
               address: str | None = None, resume: bool = False, force: bool = False, progress: bool = False,
-              command: list[str] | None = None, executor: Executor | None = None) -> SweepRun:
+              command: list[str] | None = None, executor: Executor | None = None,
+              posterior: Posterior | None = None) -> SweepRun:
     """Run every (point, replicate) of the spec, chunk by chunk, resumable; then combine the runs table.
 
     Replicate k uses the same seed at every point (common random numbers). Results
@@ -63,7 +65,7 @@ def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None 
     design = spec_module.expand(spec)
     seeds = spec_module.replicate_seeds(spec)
     with batches.open_executor(workers, address, executor) as executor:  # an unreachable cluster fails before anything
-        manifest, aside = chunks.prepare(out, _manifest(spec, base, design, seeds, workers, lanes, command),
+        manifest, aside = chunks.prepare(out, _manifest(spec, base, design, seeds, workers, lanes, command, posterior),
                                          resume, force)
         storage.write_parquet(out / "design.parquet", design)
         layout = chunks.Layout(out, len(design) * len(seeds), manifest["chunk_size"])
@@ -72,7 +74,7 @@ def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None 
         bar = batches.progress_bar(layout.total_runs, spec.name, layout.total_runs - runs_left, leave=True) \
             if progress else None
         started = time.perf_counter()
-        plan = _batches(layout, todo, base, design, list(spec.parameters), seeds)
+        plan = _batches(layout, todo, base, design, list(spec.parameters), seeds, posterior)
         try:
             with contextlib.closing(batches.execute(plan, executor, bar.update if bar else None)) as done:
                 for result in done:
@@ -84,9 +86,11 @@ def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None 
     return SweepRun(spec, out, layout, manifest, len(todo), time.perf_counter() - started, aside)
 
 
-def _manifest(spec, base: Scenario, design: pd.DataFrame, seeds, workers: int, lanes: int | None, command) -> dict:
+def _manifest(spec, base: Scenario, design: pd.DataFrame, seeds, workers: int, lanes: int | None, command,
+              posterior: Posterior | None) -> dict:
     total = len(design) * len(seeds)
     return {
+        "posterior": None if posterior is None else posterior.identity(),
         "name": spec.name,
         "spec_hash": spec_module.spec_hash(spec),
         "spec": json.loads(spec.model_dump_json()),
@@ -105,7 +109,7 @@ def _manifest(spec, base: Scenario, design: pd.DataFrame, seeds, workers: int, l
 
 
 def _batches(layout: chunks.Layout, todo: list[int], base: Scenario, design: pd.DataFrame, params: list[str],
-             seeds: np.ndarray) -> Iterator[batches.Batch]:
+             seeds: np.ndarray, posterior: Posterior | None = None) -> Iterator[batches.Batch]:
     """The batch of lanes of each chunk still to run: its runs' points, replicates, seeds and parameter values.
 
     Parameters the lanes can take as overrides go as arrays; any other (a date, say) gets a
@@ -127,6 +131,7 @@ def _batches(layout: chunks.Layout, todo: list[int], base: Scenario, design: pd.
             scenarios, scenario_of_lane = (base,), np.zeros(len(run), dtype=np.int64)
         labels = {"point": point, "replicate": replicate}
         labels.update({p: rows[p].to_numpy() for p in params})
+        overrides = posterior.overrides(base, seeds[replicate], keep=frozenset(params)) if posterior else {}
+        overrides.update({p: rows[p].to_numpy() for p in direct})
         yield batches.Batch(index=index, scenarios=scenarios, scenario_of_lane=scenario_of_lane,
-                            seeds=seeds[replicate], labels=labels,
-                            overrides={p: rows[p].to_numpy() for p in direct})
+                            seeds=seeds[replicate], labels=labels, overrides=overrides)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from sim import DEFAULT_SEED
 from sim.experiments import batches, storage
+from sim.experiments.calibration import Posterior
 from sim.experiments.comparisons import Comparison, compare, extend
 from sim.experiments.provenance import provenance
 from sim.experiments.seeds import SEED_RULE
@@ -74,7 +75,8 @@ def half_widths(comparison: Comparison) -> pd.Series:
 
 def to_precision(scenarios: Sequence[Scenario], precision: float, runs: int = 100, max_runs: int = 20000,
                  seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
-                 progress: bool = False, executor: Executor | None = None) -> Comparison:
+                 progress: bool = False, executor: Executor | None = None,
+                 posterior: Posterior | None = None) -> Comparison:
     """Compare, doubling the replications until every half-width is below `precision` or `max_runs` is reached.
 
     The replicates already run are kept; `precision_reached` says whether the target was met.
@@ -84,7 +86,7 @@ def to_precision(scenarios: Sequence[Scenario], precision: float, runs: int = 10
     if max_runs < runs:
         raise ValueError(f"max_runs ({max_runs}) is below the starting runs ({runs})")
     with batches.open_executor(workers, executor=executor) as pool:
-        c = compare(scenarios, runs, seed, workers, lanes, progress, executor=pool)
+        c = compare(scenarios, runs, seed, workers, lanes, progress, executor=pool, posterior=posterior)
         c.precision, c.max_runs = precision, max_runs
         while True:
             if bool((half_widths(c) < precision).all()):
@@ -144,7 +146,10 @@ def differences_of(runs: pd.DataFrame, names: Sequence[str] | None = None, basel
 
 
 def default_title(comparison: Comparison) -> str:
-    return f"Outcomes compared: {comparison.runs_per_scenario:,} runs per scenario on the same seeds"
+    title = f"Outcomes compared: {comparison.runs_per_scenario:,} runs per scenario on the same seeds"
+    if comparison.posterior is not None:
+        title += f",\neach drawing its parameters from the posterior in {comparison.posterior.source.name}/"
+    return title
 
 
 def format_table(comparison: Comparison) -> str:
@@ -154,6 +159,9 @@ def format_table(comparison: Comparison) -> str:
     k = len(comparison.names)
     lines = [f"{k} scenario{'s' if k != 1 else ''}, {n:,} runs each, root seed {comparison.root_seed}"
              " (replicate k has the same seed in every scenario)"]
+    if comparison.posterior is not None:
+        lines.append(f"each run draws its parameter set from the posterior in {comparison.posterior.source} "
+                     "(replicate k: the same set in every scenario)")
     if comparison.precision is not None:
         state = ("reached" if comparison.precision_reached
                  else f"NOT reached: stopped at the ceiling of {comparison.max_runs:,} runs")

@@ -16,6 +16,7 @@ from sim import DEFAULT_SEED
 from sim.experiments import batches, storage
 from sim.experiments import observed as record
 from sim.experiments.provenance import provenance
+from sim.experiments.calibration import Posterior
 from sim.experiments.runs import Results, check_fits, stream, with_dates
 from sim.experiments.seeds import SEED_RULE
 from sim.model.outcomes import METRIC_NAMES
@@ -119,6 +120,8 @@ class FolderWriter:
         runs = pd.read_parquet(self.stage / "runs.parquet", columns=["run", "seed", *METRIC_NAMES])
         rates = analysis.outcome_rates(runs)
         result = summary(self.scenario, root_seed, runs, rates)
+        if meta.get("posterior"):
+            result["posterior"] = meta["posterior"]
         storage.write_csv(self.stage / "outcome_rates.csv", rates)
         storage.write_json(self.stage / "summary.json", result)
         storage.write_text(self.stage / "scenario.yaml", to_yaml(self.scenario))
@@ -146,7 +149,7 @@ class FolderWriter:
 def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: int = DEFAULT_SEED,
                   workers: int = 1, lanes: int | None = None, series: bool = True, force: bool = False,
                   command: list[str] | None = None, progress: bool = False, executor: Executor | None = None,
-                  figures: bool = True) -> dict:
+                  figures: bool = True, posterior: Posterior | None = None) -> dict:
     """Run a scenario and write its results folder as the runs come, in bounded memory; return the summary.
 
     The folder is built beside `out` and renamed into place when complete.
@@ -158,20 +161,24 @@ def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: in
     with storage.staged_directory(out, force) as stage:
         writer = FolderWriter(stage, scenario, series, figures)
         try:
-            for result in stream(scenario, runs, seed, workers, lanes, series, progress, executor):
+            for result in stream(scenario, runs, seed, workers, lanes, series, progress, executor, posterior):
                 writer.add(result.runs, result.series)
                 del result  # let the batch go while the next one runs
         except BaseException:
             writer.abandon()
             raise
-        meta = {"workers": workers, "lanes": lanes or batches.default_lanes(series)}
+        meta = {"workers": workers, "lanes": lanes or batches.default_lanes(series),
+                "posterior": None if posterior is None else posterior.identity()}
         return writer.close(seed, meta, command)
 
 
 def format_summary(result: dict, scenario: Scenario, out: Path | None = None) -> str:
     """A short readable summary: outcome rates with intervals and a few medians."""
     lines = [f"{result['scenario']}: {result['runs']:,} run{'s' if result['runs'] != 1 else ''}, "
-             f"root seed {result['root_seed']}", ""]
+             f"root seed {result['root_seed']}"]
+    if result.get("posterior"):
+        lines.append(f"  each run drew its parameter set from the posterior in {result['posterior']['folder']}")
+    lines.append("")
     lines.append(f"  {'outcome':<11} {'rate':>7}   95% interval")
     for name, o in result["outcomes"].items():
         lo, hi = o["ci95"]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim.experiments import chunks, storage
 from sim.experiments import sweep_spec as spec_module
+from sim.experiments.calibration import Posterior
 from sim.experiments.sweeps import SweepRun, run_sweep
 from sim.model.outcomes import OUTCOMES
 from sim.reports import analysis
@@ -43,9 +44,10 @@ class SweepResults:
 
 def sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None = None, lanes: int | None = None,
           address: str | None = None, resume: bool = False, force: bool = False, progress: bool = False,
-          command: list[str] | None = None, figures: bool = True, executor: Executor | None = None) -> SweepResults:
+          command: list[str] | None = None, figures: bool = True, executor: Executor | None = None,
+          posterior: Posterior | None = None) -> SweepResults:
     """Run a sweep (resumable) and write its report: `run_sweep`, then `report`."""
-    done = run_sweep(spec, out, workers, lanes, address, resume, force, progress, command, executor)
+    done = run_sweep(spec, out, workers, lanes, address, resume, force, progress, command, executor, posterior)
     return report(done, figures)
 
 

@@ -1,0 +1,173 @@
+"""Figures of a calibration and of its forecasts: the fit against the record, marginal posteriors against
+their priors, pairs of fitted parameters, and the forecast beyond the fit window."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from sim.experiments import calibration as abc
+from sim.model.scenario import Scenario
+from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend
+from sim.reports.sweep_figures import axis_label
+
+SIDE_STYLE = {"government_released_taliban": (GOV_COLOR, "Taliban prisoners freed by the government"),
+              "taliban_released_government": (TAL_COLOR, "Government personnel freed by the Taliban")}
+POSTERIOR_COLOR, PRIOR_COLOR = "#2b6a99", "#9a9a9a"
+
+
+def _bands(ax, table: pd.DataFrame, side: str, color: str) -> None:
+    rows = table[table["side"] == side]
+    dates = pd.to_datetime(rows["date"])
+    ax.fill_between(dates, rows["q05"], rows["q95"], color=color, alpha=0.15, linewidth=0,
+                    label="90% posterior predictive band (5–95%)")
+    ax.fill_between(dates, rows["q25"], rows["q75"], color=color, alpha=0.3, linewidth=0,
+                    label="50% band (25–75%)")
+    ax.plot(dates, rows["q50"], color=color, label="Median")
+
+
+def _points(ax, points: pd.DataFrame, side: str, color: str) -> None:
+    """Record points by confidence; a lower bound drawn as an upward triangle."""
+    rows = points[points["side"] == side]
+    for level, style in CONFIDENCE_STYLE.items():
+        for lower, marker in ((False, "o"), (True, "^")):
+            sel = rows[(rows["confidence"] == level) & (rows["lower"] == lower)]
+            if sel.empty:
+                continue
+            what = "lower bound, " if lower else ""
+            ax.scatter(pd.to_datetime(sel["date"]), sel["value"], s=30, zorder=5, marker=marker,
+                       alpha=style["alpha"], linewidths=1.2, edgecolors="black",
+                       facecolors=color if style["filled"] else "white",
+                       label=f"Record 2020 ({what}{level} confidence)")
+
+
+def predictive_figure(base: Scenario, record: abc.Record, predictive: pd.DataFrame, until: dt.date,
+                      name: str) -> Figure:
+    """Both sides' cumulative releases: posterior predictive bands against the record, the fit window marked."""
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    points = record.points.rename(columns={"lower": "lower"})
+    for ax, (side, (color, title)) in zip(axes, SIDE_STYLE.items()):
+        _bands(ax, predictive, side, color)
+        _points(ax, points, side, color)
+        ax.axvspan(pd.Timestamp(base.calendar.start_date), pd.Timestamp(until), color="0.92", zorder=0,
+                   label=f"Fit window (to {until:%d %b %Y})")
+        ax.set_title(title, loc="left", fontsize="medium")
+        ax.set_ylabel("Prisoners released (cumulative)")
+        ax.yaxis.set_major_formatter("{x:,.0f}")
+        _date_axis(ax, base, label=ax is axes[-1])
+        ax.set_xlim(pd.Timestamp(base.calendar.start_date), pd.to_datetime(predictive["date"]).max())
+        _legend(ax)
+    fig.suptitle(f"{name}: posterior predictive fit to the 2020 record", fontweight="bold")
+    return fig
+
+
+def marginals_figure(spec: abc.CalibrationSpec, posterior: pd.DataFrame) -> Figure:
+    """Each fitted parameter: its posterior (weighted histogram) against its prior (uniform, or log-uniform)."""
+    priors = spec.priors()
+    ncols = 4
+    nrows = -(-len(priors) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 2.8 * nrows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    weights = posterior["weight"].to_numpy()
+    for ax, (path, prior) in zip(axes, priors.items()):
+        # On a log prior, densities are per unit of log10(value): the log-uniform prior is then flat too.
+        log = prior.scale == "log"
+        scale = np.log10 if log else (lambda v: np.asarray(v, dtype=float))
+        edges = np.linspace(scale(prior.low), scale(prior.high), 26)
+        counts, _ = np.histogram(scale(posterior[path].to_numpy(dtype=float)), bins=edges, weights=weights,
+                                 density=True)
+        shown = 10.0**edges if log else edges
+        ax.stairs(counts, shown, fill=True, color=POSTERIOR_COLOR, alpha=0.75, label="Posterior")
+        ax.hlines(1 / (edges[-1] - edges[0]), shown[0], shown[-1], color=PRIOR_COLOR, linestyle="--", label="Prior")
+        if log:
+            ax.set_xscale("log")
+            ticks = [v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+                     if prior.low <= v <= prior.high]
+            ax.set_xticks(ticks, [f"{v:,}" for v in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(axis_label(path) + (", log scale" if log else ""), fontsize="small")
+        ax.set_ylabel("Density per log10 unit" if log else "Density")
+        ax.tick_params(labelsize="x-small")
+    for ax in axes[len(priors):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+    fig.suptitle(f"{spec.name}: marginal posteriors against their priors ({len(posterior):,} parameter sets)",
+                 fontweight="bold")
+    return fig
+
+
+def pairs_figure(spec: abc.CalibrationSpec, posterior: pd.DataFrame) -> Figure:
+    """Every pair of fitted parameters, each on its place in its prior range (0 = low, 1 = high): a matrix of
+    scatter plots, histograms on the diagonal, drawn on one axes so that many parameters stay quick to draw."""
+    priors = spec.priors()
+    names = list(priors)
+    unit = np.clip(abc.units_of(priors, posterior), 0, 1)
+    k = len(names)
+    size = max(8.0, 0.7 * k + 2)
+    fig = Figure(figsize=(size, size), layout="constrained")
+    ax = fig.subplots()
+    pad = 0.06
+    xs, ys = [], []
+    for i in range(k):
+        for j in range(k):
+            if i != j:
+                xs.append(j + pad + (1 - 2 * pad) * unit[:, j])
+                ys.append(k - 1 - i + pad + (1 - 2 * pad) * unit[:, i])
+    ax.scatter(np.concatenate(xs), np.concatenate(ys), s=0.5, alpha=0.25, color=POSTERIOR_COLOR, rasterized=True,
+               label="Accepted parameter sets")
+    for i in range(k):
+        counts, edges = np.histogram(unit[:, i], bins=20, range=(0, 1))
+        height = (1 - 2 * pad) * counts / max(counts.max(), 1)
+        left = i + pad + (1 - 2 * pad) * edges[:-1]
+        ax.bar(left, height, width=(1 - 2 * pad) / 20, bottom=k - 1 - i + pad, align="edge",
+               color=PRIOR_COLOR, label="Marginal (histogram)" if i == 0 else None)
+    for edge in range(k + 1):
+        ax.axhline(edge, color="0.8", linewidth=0.5)
+        ax.axvline(edge, color="0.8", linewidth=0.5)
+    ax.set_xticks(np.arange(k) + 0.5, names, rotation=60, ha="right", fontsize="x-small")
+    ax.set_yticks(np.arange(k) + 0.5, names[::-1], fontsize="x-small")
+    ax.set_xlim(0, k)
+    ax.set_ylim(0, k)
+    ax.set_xlabel("Parameter (each cell: its place in its prior range, 0 to 1)")
+    ax.set_ylabel("Parameter (each cell: its place in its prior range, 0 to 1)")
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 1.07), ncols=2, fontsize="small", frameon=False, markerscale=8)
+    fig.suptitle(f"{spec.name}: pairs of fitted parameters ({len(posterior):,} parameter sets)", fontweight="bold")
+    return fig
+
+
+def calibration_figures(spec: abc.CalibrationSpec, base: Scenario, record: abc.Record, posterior: pd.DataFrame,
+                        predictive: pd.DataFrame) -> dict[str, Figure]:
+    return {"predictive": predictive_figure(base, record, predictive, spec.until, spec.name),
+            "marginals": marginals_figure(spec, posterior),
+            "pairs": pairs_figure(spec, posterior)}
+
+
+def forecast_figure(table: pd.DataFrame, scenario: Scenario, fit_until: dt.date, until: dt.date,
+                    points: pd.DataFrame, runs: int) -> Figure:
+    """Predictive bands of both sides to `until`, the record's points in the fit window, and the forecast
+    region beyond it shaded and labelled."""
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    p = scenario.protocol
+    for ax, (side, (color, title)), total in zip(axes, SIDE_STYLE.items(),
+                                                 (p.government_prisoners, p.taliban_prisoners)):
+        _bands(ax, table, side, color)
+        _points(ax, points.rename(columns={"lower_bound": "lower"}), side, color)
+        ax.axvspan(pd.Timestamp(fit_until), pd.Timestamp(until), color="#fff2cc", zorder=0,
+                   label=f"Forecast: beyond the fit window ({fit_until:%d %b %Y})")
+        ax.axhline(total, color="0.6", linewidth=0.8, label=f"All {total:,} to be freed")
+        ax.set_title(title, loc="left", fontsize="medium")
+        ax.set_ylabel("Prisoners released (cumulative)")
+        ax.yaxis.set_major_formatter("{x:,.0f}")
+        ax.set_ylim(0, total * 1.08)
+        _date_axis(ax, scenario, label=ax is axes[-1])
+        ax.set_xlim(pd.Timestamp(scenario.calendar.start_date), pd.Timestamp(until))
+        _legend(ax)
+    fig.suptitle(f"Forecast to {until:%d %b %Y} from the posterior ({runs:,} runs)", fontweight="bold")
+    return fig

@@ -1,0 +1,399 @@
+"""Calibration on the 2020 record: the spec and the record, the distance, the ABC (reproducible, resumable,
+the same for any workers), recovering known parameters from a record the model made, forecasts that carry
+on the accepted histories, and --posterior in run, compare and sweep.
+
+The ABC here runs on small budgets, so that the suite stays fast; the full check over 50 synthetic
+records is benchmarks/sbc_calibration.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from sim.experiments import calibration as abc
+from sim.experiments import pool
+from sim.experiments.seeds import replicate_seeds
+from sim.model.scenario import ScenarioError, load, with_overrides
+from sim.model.streams import Streams
+from sim.reports import calibration as report
+from test_cli import ROOT, assert_user_error, swapsim
+
+SPEC = ROOT / "scenarios" / "calibration" / "record_2020.yaml"
+RECORD = ROOT / "sim" / "data" / "observed_2020" / "releases.csv"
+FITTED = {
+    "government.willing_trust": {"low": 0.2, "high": 1.0},
+    "verification.arrears_share": {"low": 0.0, "high": 1.0},
+    "verification.rate_with_team": {"low": 20, "high": 600, "scale": "log"},
+}
+
+
+def tiny(tmp_path: Path, name: str = "tiny", **changes) -> Path:
+    """The shipped spec, cut down to three parameters and a small budget, written beside the test."""
+    data = yaml.safe_load(SPEC.read_text())
+    data.update(base=str(ROOT / "scenarios" / "decree_2020.yaml"), parameters=FITTED, particles=60,
+                simulations=2400, min_acceptance=0.05, predictive_runs=200, seed=5)
+    data.update(changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def finished(spec: abc.CalibrationSpec, out: Path, workers: int = 1, executor=None) -> pd.DataFrame:
+    fit = abc.Calibration(spec, out, workers, executor)
+    for generation in fit.generations():
+        fit.save(generation)
+    return fit.posterior()
+
+
+# ---------------------------------------------------------------- the spec and the record
+
+
+@pytest.mark.parametrize("change, fragments", [
+    ({"particle": 10}, ["particle", "unknown key"]),
+    ({"parameters": {"government.willing_trust": {"low": 0.9, "high": 0.2}}}, ["government.willing_trust", "low"]),
+    ({"parameters": {"government.no_such_thing": {"low": 0, "high": 1}}}, ["government.no_such_thing"]),
+    ({"parameters": {"protocol.commander_policy": {"low": 0, "high": 1}}}, ["protocol.commander_policy", "numeric"]),
+    ({"parameters": {"taliban.initial_trust": {"low": 0.1, "high": 1.5}}}, ["taliban.initial_trust"]),
+    ({"until": "June"}, ["until"]),
+    ({"observed": "nowhere.csv"}, ["observed", "nowhere.csv"]),
+    ({"fixed": {"verification.list_size": -3}}, ["fixed.verification.list_size"]),
+    ({"method": "mcmc"}, ["method"]),
+])
+def test_bad_specs_get_one_line_naming_the_file_and_field(tmp_path, change, fragments):
+    path = tiny(tmp_path, **change)
+    with pytest.raises(ScenarioError) as err:
+        abc.load_spec(path)
+    text = str(err.value)
+    for fragment in fragments:
+        assert fragment in text, text
+    assert str(path) in text
+    assert_user_error(swapsim("calibrate", path, "--out", tmp_path / "out"), str(path), *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_record_missing_a_column_or_with_an_unknown_side_is_refused(tmp_path):
+    frame = pd.read_csv(RECORD)
+    frame.drop(columns="confidence").to_csv(tmp_path / "no_confidence.csv", index=False)
+    frame.assign(side="someone_else").to_csv(tmp_path / "bad_side.csv", index=False)
+    for name, fragment in (("no_confidence.csv", "missing column(s) confidence"),
+                           ("bad_side.csv", "unknown side 'someone_else'")):
+        proc = swapsim("calibrate", tiny(tmp_path, observed=name), "--out", tmp_path / "out")
+        assert_user_error(proc, "observed", fragment)
+
+
+def test_the_record_stops_at_until_and_reads_lower_bounds_from_the_note():
+    spec = abc.load_spec(SPEC)
+    record = abc.load_record(spec)
+    p = record.points
+    assert p["date"].max() <= spec.until
+    assert len(p) == 21
+    # "More than 400" on 6 June is a lower bound, and the only one.
+    lower = p[p["lower"]]
+    assert lower[["date", "side", "value"]].astype(str).values.tolist() == [
+        ["2020-06-06", "taliban_released_government", "400.0"]]
+    # The days count from the calendar's start (1 March 2020): 8 April is day 38.
+    assert p.loc[p["date"].astype(str) == "2020-04-08", "day"].tolist() == [38]
+    # An earlier `until` holds out more.
+    assert len(abc.load_record(spec, until=pd.Timestamp("2020-05-11").date()).points) == 15
+
+
+def test_distance_weighs_points_by_confidence_and_treats_lower_bounds_as_one_sided():
+    record = abc.load_record(abc.load_spec(SPEC))
+    p = record.points
+    exact = p["value"].to_numpy()[None, :].astype(float)
+    assert abc.distance(exact, record)[0] == 0.0
+    bound = int(np.flatnonzero(p["lower"])[0])
+    above, below = exact.copy(), exact.copy()
+    above[0, bound] += 300
+    below[0, bound] -= 300
+    assert abc.distance(above, record)[0] == 0.0  # more than "over 400" is no error
+    assert abc.distance(below, record)[0] > 0.0
+    # The same relative miss costs more on a high-confidence point than on a low one.
+    high = int(np.flatnonzero((p["confidence"] == "high").to_numpy())[0])
+    low = int(np.flatnonzero((p["confidence"] == "low").to_numpy() & ~p["lower"].to_numpy())[0])
+    miss_high, miss_low = exact.copy(), exact.copy()
+    miss_high[0, high] += 0.2 * p["scale"].iloc[high]
+    miss_low[0, low] += 0.2 * p["scale"].iloc[low]
+    assert abc.distance(miss_high, record)[0] == pytest.approx(2 * abc.distance(miss_low, record)[0])
+    # Many runs at once: one distance each.
+    assert abc.distance(np.vstack([exact, below, above]), record).tolist() == [0.0, abc.distance(below, record)[0], 0.0]
+
+
+# ---------------------------------------------------------------- the ABC
+
+
+def test_calibration_is_reproducible_and_the_same_for_any_workers(tmp_path):
+    spec = abc.load_spec(tiny(tmp_path))
+    one = finished(spec, tmp_path / "one")
+    with pool.process_pool(2) as executor:
+        two = finished(spec, tmp_path / "two", workers=2, executor=executor)
+    again = finished(spec, tmp_path / "again")
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(one, again)
+    assert one["generation"].iloc[0] >= 2  # it got past the prior
+    assert len(one) == spec.particles and np.isclose(one["weight"].sum(), 1.0)
+    for path, prior in spec.priors().items():
+        assert one[path].between(prior.low, prior.high).all()
+
+
+def test_an_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
+    spec = abc.load_spec(tiny(tmp_path))
+    whole = finished(spec, tmp_path / "whole")
+    cut = abc.Calibration(spec, tmp_path / "cut")
+    for generation in cut.generations():
+        cut.save(generation)
+        if generation.index == 1:
+            break  # as if interrupted after generation 1 was written
+    resumed = abc.Calibration(spec, tmp_path / "cut")
+    resumed.resume()
+    assert [g.index for g in resumed.progress.generations] == [0, 1]
+    for generation in resumed.generations():
+        resumed.save(generation)
+    pd.testing.assert_frame_equal(whole, resumed.posterior())
+    state = json.loads((tmp_path / "whole" / "calibration_state.json").read_text())
+    assert resumed.state() == state
+
+
+def test_resume_refuses_another_spec(tmp_path):
+    spec = abc.load_spec(tiny(tmp_path))
+    finished(spec, tmp_path / "fit")
+    other = abc.load_spec(tiny(tmp_path, name="other", seed=6))
+    with pytest.raises(abc.ResumeError, match="calibration spec"):
+        abc.Calibration(other, tmp_path / "fit").resume()
+
+
+def test_calibration_recovers_the_parameters_of_a_record_the_model_made(tmp_path):
+    """A fast version of benchmarks/sbc_calibration.py: known values in, a posterior around them out, and a
+    parameter the record cannot inform (it only judges outcomes at the horizon) left at its prior."""
+    truth = {"government.willing_trust": 0.35, "verification.arrears_share": 0.7,
+             "verification.rate_with_team": 250.0}
+    parameters = {**FITTED, "outcomes.deadlock_window_days": {"low": 30, "high": 120}}
+    spec = abc.load_spec(tiny(tmp_path, parameters=parameters, particles=200, simulations=30_000,
+                              min_acceptance=0.02))
+    synthetic = abc.synthetic_record(spec, truth, seed=3)
+    synthetic.to_csv(tmp_path / "synthetic.csv", index=False)
+    spec = abc.load_spec(tiny(tmp_path, parameters=parameters, particles=200, simulations=30_000,
+                              min_acceptance=0.02, observed="synthetic.csv"))
+    posterior = finished(spec, tmp_path / "fit")
+    priors = spec.priors()
+    for path, value in truth.items():
+        q05, q95 = np.quantile(posterior[path], [0.05, 0.95])
+        assert q05 <= value <= q95, (path, q05, value, q95)
+    # The record narrows what drives releases...
+    share = {path: float(np.diff(prior.to_unit(np.quantile(posterior[path], [0.05, 0.95])))[0])
+             for path, prior in priors.items()}
+    assert share["government.willing_trust"] < 0.6, share
+    # ...and leaves the parameter it cannot see about as wide as its prior (90% of it).
+    assert share["outcomes.deadlock_window_days"] > 0.75, share
+
+
+# ---------------------------------------------------------------- drawing from the posterior, forecasts
+
+
+def test_posterior_draws_depend_on_the_run_seed_alone_and_follow_the_weights():
+    frame = pd.DataFrame({"government.willing_trust": [0.2, 0.5, 0.8], "weight": [0.0, 0.25, 0.75]})
+    seeds = replicate_seeds(1, 4000)
+    rows = abc.posterior_rows(frame, seeds)
+    assert np.array_equal(rows, abc.posterior_rows(frame, seeds))
+    assert np.array_equal(rows[100:200], abc.posterior_rows(frame, seeds[100:200]))  # whatever the company
+    assert not (rows == 0).any()
+    assert abs((rows == 2).mean() - 0.75) < 0.03
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> Path:
+    """A calibration folder written by the command, as a user gets it."""
+    tmp = tmp_path_factory.mktemp("calibration")
+    out = tmp / "fit"
+    proc = swapsim("calibrate", tiny(tmp), "--out", out, "--workers", 2)
+    assert proc.returncode == 0, proc.stderr
+    assert "in-sample coverage" in proc.stdout and "90% forecast band" in proc.stdout
+    return out
+
+
+def test_calibrate_writes_the_posterior_its_fit_and_figures(fitted):
+    posterior = pd.read_parquet(fitted / "posterior.parquet")
+    assert list(posterior.columns[:3]) == list(FITTED)
+    assert {"distance", "weight", "seed"} <= set(posterior.columns)
+    info = json.loads((fitted / "calibration.json").read_text())
+    for key in ("spec_hash", "method", "simulations", "acceptance", "root_seed", "seed_rule", "in_sample_coverage",
+                "posterior", "sharpness", "versions", "git_commit", "command"):
+        assert key in info, key
+    assert info["simulations"] <= 2400 and info["method"]["name"] == "abc-smc"
+    cov = info["in_sample_coverage"]
+    assert {p["side"] for p in cov["points"]} == set(abc.SIDES)
+    assert all(p["q05"] <= p["q95"] for p in cov["points"])
+    for name in ("predictive", "marginals", "pairs"):
+        assert (fitted / "figures" / f"{name}.png").stat().st_size > 10_000
+    predictive = pd.read_csv(fitted / "predictive.csv")
+    q = predictive[["q05", "q25", "q50", "q75", "q95"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_calibrated_yaml_is_a_valid_scenario_with_the_posterior_medians(fitted):
+    proc = swapsim("validate", fitted / "calibrated.yaml")
+    assert proc.returncode == 0, proc.stderr
+    scenario = load(fitted / "calibrated.yaml")
+    posterior = pd.read_parquet(fitted / "posterior.parquet")
+    assert scenario.verification.enabled and scenario.government.reciprocity_gate == 1.0
+    assert scenario.government.willing_trust == pytest.approx(posterior["government.willing_trust"].median(), abs=1e-6)
+    assert "NOT the posterior" in (fitted / "calibrated.yaml").read_text()
+
+
+def test_resume_of_a_finished_calibration_gives_it_back(fitted, tmp_path):
+    import shutil
+
+    copy = tmp_path / "fit"
+    shutil.copytree(fitted, copy)
+    before = pd.read_parquet(copy / "posterior.parquet")
+    proc = swapsim("calibrate", tiny(tmp_path), "--out", copy, "--workers", 1, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    pd.testing.assert_frame_equal(before, pd.read_parquet(copy / "posterior.parquet"))
+    assert_user_error(swapsim("calibrate", tiny(tmp_path), "--out", copy, "--resume", "--force"), "contradict")
+
+
+def test_forecast_continues_the_histories_the_calibration_accepted(fitted):
+    posterior = abc.load_posterior(fitted)
+    scenario = load(fitted / "calibrated.yaml")
+    base = with_overrides(posterior.base, posterior.fixed)
+    until = (pd.Timestamp("2020-06-30") - pd.Timestamp("2020-03-01")).days
+    seeds = replicate_seeds(9, 40)
+    ahead = abc.continue_runs(posterior.frame, base, seeds, until + 40, until)
+    rows = abc.posterior_rows(posterior.frame, seeds)
+    own = abc.simulate(base, {p: posterior.frame[p].to_numpy()[rows] for p in FITTED},
+                       posterior.frame["seed"].to_numpy()[rows], list(range(until + 1)), until)
+    window = ahead[ahead["day"] <= until].reset_index(drop=True)
+    pd.testing.assert_frame_equal(window, own)  # the accepted simulation, day for day
+    assert scenario.metadata.name.endswith("_calibrated")
+    # After the window, each run draws from its own seed: runs continuing one history may part.
+    streams = Streams(seeds[:2], history_seeds=[11, 11], history_until=until)
+    assert np.array_equal(streams.draw(until)["return"], Streams([11, 11]).draw(until)["return"])
+    assert np.array_equal(streams.draw(until + 1)["return"], Streams(seeds[:2]).draw(until + 1)["return"])
+
+
+def test_forecast_writes_bands_completion_and_a_figure(fitted, tmp_path):
+    out = tmp_path / "forecast"
+    proc = swapsim("forecast", fitted, "--until", "2020-08-31", "--runs", 300, "--out", out, "--workers", 2)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "forecast.csv")
+    assert list(table.columns) == ["date", "day", "side", "q05", "q25", "q50", "q75", "q95"]
+    assert set(table["side"]) == set(abc.SIDES)
+    assert len(table) == 2 * 184 and table["date"].iloc[-1] == "2020-08-31"
+    assert (np.diff(table[["q05", "q25", "q50", "q75", "q95"]].to_numpy(), axis=1) >= 0).all()
+    for side, part in table.groupby("side"):
+        assert (np.diff(part["q50"].to_numpy()) >= 0).all(), side  # cumulative
+    completion = pd.read_csv(out / "completion.csv", keep_default_na=False)
+    assert completion["side"].tolist() == ["government", "taliban", "exchange"]
+    assert list(completion.columns) == ["side", "share_completed", "q05_date", "q50_date", "q95_date"]
+    shares = completion.set_index("side")["share_completed"]
+    assert shares["exchange"] <= min(shares["government"], shares["taliban"])
+    info = json.loads((out / "forecast.json").read_text())
+    assert info["runs"] == 300 and "replays" in info["draws"]
+    assert (out / "figures" / "forecast.png").stat().st_size > 10_000
+    # The same command gives the same forecast, whatever the workers.
+    again = tmp_path / "again"
+    assert swapsim("forecast", fitted, "--until", "2020-08-31", "--runs", 300, "--out", again,
+                   "--workers", 1).returncode == 0
+    pd.testing.assert_frame_equal(table, pd.read_csv(again / "forecast.csv"))
+
+
+def test_forecast_errors_are_one_line(fitted, tmp_path):
+    assert_user_error(swapsim("forecast", fitted, "--until", "2031-01-01", "--out", tmp_path / "f"), "--until")
+    assert_user_error(swapsim("forecast", fitted, "--until", "July", "--out", tmp_path / "f"), "YYYY-MM-DD")
+    assert_user_error(swapsim("forecast", tmp_path, "--until", "2020-08-01"), "not a calibration folder")
+
+
+def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted, tmp_path):
+    decree = ROOT / "scenarios" / "decree_2020.yaml"
+    out = tmp_path / "run"
+    proc = swapsim("run", decree, "--runs", 30, "--posterior", fitted, "--out", out, "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["posterior"]["folder"] == str(fitted)
+    plain = tmp_path / "plain"
+    assert swapsim("run", decree, "--runs", 30, "--out", plain, "--workers", 1).returncode == 0
+    with_posterior = pd.read_parquet(out / "runs.parquet")
+    assert not with_posterior.equals(pd.read_parquet(plain / "runs.parquet"))
+
+    commanders = ROOT / "scenarios" / "commanders_first.yaml"
+    cmp = tmp_path / "cmp"
+    proc = swapsim("compare", decree, commanders, "--runs", 30, "--posterior", fitted, "--out", cmp)
+    assert proc.returncode == 0, proc.stderr
+    runs = pd.read_parquet(cmp / "runs.parquet")
+    # Run k of the decree in the comparison is run k of `swapsim run --posterior`: same seed, same draw.
+    mine = runs[runs["scenario"] == "decree_2020"].reset_index(drop=True)
+    cols = ["seed", "outcome", "government_released", "taliban_released"]
+    pd.testing.assert_frame_equal(mine[cols], with_posterior[cols])
+
+
+def test_sweep_points_draw_from_the_posterior_but_keep_their_own_values(fitted, tmp_path):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({
+        "base": str(ROOT / "scenarios" / "decree_2020.yaml"), "replications": 8, "seed": 3, "sampler": "grid",
+        "parameters": {"government.willing_trust": [0.3, 0.9]}}))
+    out = tmp_path / "sweep"
+    proc = swapsim("sweep", spec, "--posterior", fitted, "--out", out, "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["posterior"]["folder"] == str(fitted)
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert sorted(runs["government.willing_trust"].unique().tolist()) == [0.3, 0.9]
+    # A sweep's own parameter is left to the sweep; the posterior gives the others, the same at every point.
+    posterior = abc.load_posterior(fitted)
+    decree = load(ROOT / "scenarios" / "decree_2020.yaml")
+    seeds = replicate_seeds(3, 8)
+    drawn = posterior.overrides(decree, seeds, keep=frozenset({"government.willing_trust"}))
+    assert "government.willing_trust" not in drawn
+    assert set(drawn) >= {"verification.arrears_share", "verification.rate_with_team", "verification.enabled"}
+    assert np.array_equal(drawn["verification.arrears_share"], posterior.overrides(decree, seeds)[
+        "verification.arrears_share"])
+
+
+# ---------------------------------------------------------------- comparative statics under the 2020 mechanisms
+
+
+# A point the 2020 posterior supports (its medians, rounded): lists, verification, the gate and pledges at work.
+RECORD_POINT = {
+    "verification.rate_with_team": 300.0, "verification.rate_without_team": 130.0, "verification.list_gap_days": 20,
+    "verification.arrears_share": 0.65, "government.willing_trust": 0.3, "taliban.ratio_share": 0.75,
+    "protocol.taliban_daily_capacity": 50, "taliban.return_on_release": 0.3,
+    "protocol.conditions.max_attacks_per_day": 15.0, "taliban.base_attacks": 12.5,
+    "government.initial_trust": 0.2, "taliban.initial_trust": 0.4,
+}
+
+
+@pytest.fixture(scope="module")
+def record_runs():
+    """200 runs of the record_2020 base at RECORD_POINT with some values changed (common random numbers)."""
+    from sim.experiments import runs as runner
+
+    base = abc.base_scenario(abc.load_spec(SPEC))
+
+    def get(**changes):
+        scenario = with_overrides(base, {**RECORD_POINT, **changes})
+        return runner.run(scenario, runs=200, seed=17, workers=1, series=False).runs
+
+    return get
+
+
+def test_trust_still_raises_releases_under_the_2020_mechanisms(record_runs):
+    runs = [record_runs(**{"government.initial_trust": t, "taliban.initial_trust": t}) for t in (0.1, 0.3, 0.5)]
+    released = [r["government_released"].mean() + r["taliban_released"].mean() for r in runs]
+    print("prisoners released at initial trust 0.1/0.3/0.5:", released)
+    assert released[0] <= released[1] <= released[2]
+    assert released[2] > released[0]
+
+
+def test_spoilers_still_do_not_help_under_the_2020_mechanisms(record_runs):
+    runs = [record_runs(**{"spoilers.attack_rate": a}) for a in (0.5, 2.0, 5.0)]
+    released = [r["government_released"].mean() + r["taliban_released"].mean() for r in runs]
+    broken = [r["outcome"].isin(["deadlocked", "collapsed"]).mean() for r in runs]
+    print("released / breakdown at ISKP attack rate 0.5/2/5:", released, broken)
+    assert released[0] >= released[1] >= released[2]
+    assert broken[0] <= broken[1] <= broken[2]
