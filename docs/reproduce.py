@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.experiments import comparisons, runs, sweep_spec
+from sim.experiments import calibration, comparisons, runs, sweep_spec
 from sim.experiments import observed as record
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import Scenario, load, with_overrides
 from sim.reports import analysis, results, sweep
+from sim.reports import calibration as fit_report
+from sim.reports import comparison as comparison_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"
@@ -150,12 +152,46 @@ def compare_protocols(n: int) -> None:
     print(comparison.format_table(c))
 
 
+def calibrated(workers: int, runs_per_scenario: int) -> None:
+    """The calibration on the 2020 record, its forecast, and the protocols compared under its posterior."""
+    spec = calibration.load_spec(SCENARIOS / "calibration" / "record_2020.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "record_2020"
+        result = fit_report.calibrate(spec, out, workers=workers)
+        print("\n" + fit_report.format_summary(result))
+        unique = result.posterior[list(spec.parameters)].drop_duplicates().shape[0]
+        print(f"  distinct parameter sets in the posterior: {unique} of {len(result.posterior)}")
+        for name in ("predictive", "marginals", "pairs"):
+            shutil.copy(out / "figures" / f"{name}.png", FIGURES / f"calibration_{name}.png")
+        done = fit_report.forecast(out, "2020-09-30", runs=2000, out=Path(tmp) / "forecast", workers=workers)
+        print("\n" + fit_report.format_forecast(done))
+        table = done["forecast"]
+        for day in ("2020-07-30", "2020-08-31", "2020-09-30"):
+            rows = table[table["date"].astype(str) == day]
+            print(f"  {day}: " + "; ".join(f"{r.side} {r.q05:,.0f}–{r.q95:,.0f} (median {r.q50:,.0f})"
+                                          for r in rows.itertuples()))
+        shutil.copy(Path(tmp) / "forecast" / "figures" / "forecast.png", FIGURES / "forecast_2020.png")
+        names = ("decree_2020", "commanders_first", "doha_unconditional")
+        posterior = calibration.load_posterior(out)
+        c = comparisons.compare([load(SCENARIOS / f"{name}.yaml") for name in names], runs=runs_per_scenario,
+                                seed=1, workers=workers, posterior=posterior)
+        print(f"\nProtocols under the 2020 posterior, {runs_per_scenario} runs each from root seed 1:")
+        print(comparison_report.format_table(c))
+        comparison_report.save(c, Path(tmp) / "compare")
+        shutil.copy(Path(tmp) / "compare" / "figures" / "comparison.png", FIGURES / "posterior_comparison.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only-calibration", action="store_true", help="only the calibration block")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     FIGURES.mkdir(parents=True, exist_ok=True)
+    calibrated(args.workers, int(1000 * scale))
+    if args.only_calibration:
+        return
     quickstart_figures(200)
     defaults_and_statics(int(400 * scale))
     sensitivity_table(int(400 * scale))
