@@ -140,12 +140,28 @@ def test_default_output_folder_is_named_after_the_scenario(tmp_path):
     assert (tmp_path / "results" / "decree_2020" / "summary.json").is_file()
 
 
+def interruptible(*args: str) -> subprocess.Popen:
+    """`swapsim ARGS` in a process that Ctrl-C (SIGINT) interrupts, even when this test process was started with
+    SIGINT ignored (as commands started in the background of a non-interactive shell are, and their children)."""
+    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
+    return subprocess.Popen([*exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MPLBACKEND": "Agg"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for(found, what: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not found():
+        assert time.time() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+
+
 def test_interrupted_run_leaves_nothing_half_written(tmp_path):
     out = tmp_path / "interrupted"
-    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
-    proc = subprocess.Popen([*exe, "run", str(DECREE), "--runs", "5000", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    # Many runs, so that it is still running when interrupted on any machine; interrupted once it has started.
+    proc = interruptible("run", DECREE, "--runs", 200_000, "--no-series", "--out", out)
+    wait_for(lambda: any(tmp_path.glob(".interrupted*")), "the staging folder")
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

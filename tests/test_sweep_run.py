@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +15,9 @@ from sim.experiments import batches, chunks
 from sim.experiments import sweep_spec as sweep
 from sim.model.scenario import Scenario
 from sim.reports import sweep as sweep_runner
+from test_cli import interruptible, swapsim, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-SWAPSIM = Path(sys.executable).with_name("swapsim")
 
 SMALL = {
     "name": "small",
@@ -38,12 +34,6 @@ SMALL = {
 
 def small_spec(**changes) -> sweep.SweepSpec:
     return sweep.spec_from_dict({**SMALL, **changes}, source="small.yaml", folder=ROOT)
-
-
-def swapsim(*args, **kwargs) -> subprocess.CompletedProcess:
-    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
-    return subprocess.run([*exe, *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "MPLBACKEND": "Agg"}, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -144,13 +134,8 @@ def _spec_file(tmp_path: Path, replications: int) -> Path:
 def test_interrupted_sweep_resumes_to_identical_results(tmp_path, how):
     spec = _spec_file(tmp_path, replications=60)  # 360 runs in 36 chunks
     out = tmp_path / "interrupted"
-    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
-    proc = subprocess.Popen([*exe, "sweep", str(spec), "--workers", "1", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MPLBACKEND": "Agg"})
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / "chunks").glob("chunk-*.parquet"))) < 3:
-        time.sleep(0.05)
+    proc = interruptible("sweep", spec, "--workers", "1", "--out", out)
+    wait_for(lambda: len(list((out / "chunks").glob("chunk-*.parquet"))) >= 3, "three chunks written")
     proc.send_signal(how)
     _, err = proc.communicate(timeout=60)
     written = len(list((out / "chunks").glob("chunk-*.parquet")))
