@@ -1,6 +1,7 @@
 """The statistics of swapsim's reports: outcome rates with Wilson intervals, summaries of run
-metrics, paired differences between scenarios, rates of groups of sweep points, Sobol
-indices, and per-day distributions of many runs' daily series (`DailyBands`)."""
+metrics, paired differences between scenarios (of outcome rates and of mean run metrics),
+rates of groups of sweep points, Sobol indices, and per-day distributions of many runs'
+daily series (`DailyBands`)."""
 
 from __future__ import annotations
 
@@ -217,6 +218,68 @@ def _newcombe_phi(both: int, a_only: int, b_only: int, neither: int) -> float:
     elif cross >= 0:
         cross = 0.0
     return cross / math.sqrt(margins)
+
+
+def paired_mean_difference(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA) -> dict:
+    """Mean difference b − a of a paired numeric metric, its paired t interval and the paired t-test.
+
+    `a[k]` and `b[k]` are the values of the same replicate (same seed) under two
+    scenarios. Pairs where either value is NaN are dropped (e.g. `first_release_day`
+    of a run without a release); `n` counts the pairs used, `dropped` the others, and
+    the means are over the pairs used, so `difference` = `mean_b` − `mean_a`.
+
+    The interval is mean ± t(1 − alpha/2, n − 1) · sd/√n of the differences and the
+    p-value the two-sided paired t-test (scipy.stats.ttest_rel gives the same). When
+    every difference is the same value d (zero variance; common with common random
+    numbers) the answer is clear and given without dividing by zero: the interval is
+    [d, d] and p = 1 if d = 0, else 0 (the t-test's limit). With fewer than two pairs
+    the interval and p are NaN (no spread to estimate) and `significant` is False.
+
+    Returns a dict: n, dropped, mean_a, mean_b, difference, sd (of the differences),
+    low, high, p_value, significant (p < alpha).
+    """
+    a, b = _numeric(a, "a"), _numeric(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same length: a has {a.size}, b has {b.size}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie between 0 and 1, got {alpha}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    n = int(a.size)
+    out = {"n": n, "dropped": int(keep.size - n), "mean_a": math.nan, "mean_b": math.nan, "difference": math.nan,
+           "sd": math.nan, "low": math.nan, "high": math.nan, "p_value": math.nan, "significant": False}
+    if n == 0:
+        return out
+    d = b - a
+    out.update(mean_a=float(a.mean()), mean_b=float(b.mean()))
+    constant = bool(np.all(d == d[0]))
+    out["difference"] = float(d[0]) if constant else float(d.mean())
+    if n < 2:
+        return out
+    out.update(_t_inference(d, out["difference"], constant, alpha))
+    out["significant"] = bool(out["p_value"] < alpha)
+    return out
+
+
+def _t_inference(d: np.ndarray, mean: float, constant: bool, alpha: float) -> dict:
+    """The sd of the differences, the paired t interval around their mean and the two-sided p-value."""
+    if constant:
+        return {"sd": 0.0, "low": mean, "high": mean, "p_value": 1.0 if mean == 0 else 0.0}
+    from scipy import stats
+
+    n = d.size
+    sd = float(d.std(ddof=1))
+    se = sd / math.sqrt(n)
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * se
+    p_value = float(2 * stats.t.sf(abs(mean) / se, n - 1))
+    return {"sd": sd, "low": mean - half, "high": mean + half, "p_value": min(p_value, 1.0)}
+
+
+def _numeric(values: ArrayLike, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a one-dimensional array of paired values, got shape {arr.shape}")
+    return arr
 
 
 # ---------------------------------------------------------------- rates of groups of sweep points

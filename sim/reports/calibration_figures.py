@@ -14,6 +14,7 @@ from sim.experiments import calibration as abc
 from sim.model.scenario import Scenario
 from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend
 from sim.reports.sweep_figures import axis_label
+from sim.reports.words import count
 
 SIDE_STYLE = {"government_released_taliban": (GOV_COLOR, "Taliban prisoners freed by the government"),
               "taliban_released_government": (TAL_COLOR, "Government personnel freed by the Taliban")}
@@ -169,5 +170,5 @@ def forecast_figure(table: pd.DataFrame, scenario: Scenario, fit_until: dt.date,
         _date_axis(ax, scenario, label=ax is axes[-1])
         ax.set_xlim(pd.Timestamp(scenario.calendar.start_date), pd.Timestamp(until))
         _legend(ax)
-    fig.suptitle(f"Forecast to {until:%d %b %Y} from the posterior ({runs:,} runs)", fontweight="bold")
+    fig.suptitle(f"Forecast to {until:%d %b %Y} from the posterior ({count(runs, 'run')})", fontweight="bold")
     return fig

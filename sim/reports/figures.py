@@ -27,7 +27,8 @@ from sim.experiments import storage
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import Scenario
 from sim.model.timeline import Timeline
-from sim.reports.analysis import DailyBands
+from sim.reports.analysis import ALPHA, DailyBands
+from sim.reports.words import count
 
 BAND = (0.05, 0.95)  # quantiles of the band drawn around the median
 MIN_RUNS = 5  # fewest runs still going for a per-day statistic to be drawn
@@ -52,7 +53,7 @@ GOING = "over the runs still going"
 
 
 def _title(scenario: Scenario, what: str, runs: int, single: pd.DataFrame | None = None) -> str:
-    who = f"run {single['run'].iloc[0]}" if single is not None and "run" in single else f"{runs:,} runs"
+    who = f"run {single['run'].iloc[0]}" if single is not None and "run" in single else count(runs, "run")
     return f"{scenario.metadata.name}: {what} ({who})"
 
 
@@ -334,7 +335,7 @@ def run_figures(bands: DailyBands, single: pd.DataFrame | None, rates: pd.DataFr
         "releases": releases_figure(bands, scenario, observed, single),
         "trust": trust_figure(bands, scenario, single),
         "attacks": attacks_figure(bands, scenario, single),
-        "outcomes": outcomes_figure(rates, f"{scenario.metadata.name}: outcomes of {runs:,} runs"),
+        "outcomes": outcomes_figure(rates, f"{scenario.metadata.name}: outcomes of {count(runs, 'run')}"),
     }
 
 
@@ -344,37 +345,59 @@ def save(fig: Figure, path: str | Path) -> Path:
     return storage.atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight"))
 
 
-def comparison_figure(rates: pd.DataFrame, title: str) -> Figure:
-    """Outcome shares of several scenarios side by side: x = outcome, one bar per scenario, Wilson 95% error bars.
+def comparison_figure(rates: pd.DataFrame, title: str, differences: pd.DataFrame | None = None) -> Figure:
+    """Outcome shares of several scenarios side by side and, below, their paired differences from the baseline.
 
     `rates` has one row per scenario and outcome (`scenario`, `outcome`, `count`,
-    `runs`, `rate`, `low`, `high`), as `sim.experiments.comparisons.Comparison.rates()` returns it;
-    scenarios are drawn in the order they first appear.
+    `runs`, `rate`, `low`, `high`), as `sim.reports.comparison.rates` returns it;
+    scenarios are drawn in the order they first appear: x = outcome, one bar per
+    scenario, Wilson 95% error bars, each bar labelled with its share to one decimal.
+    With `differences` (`sim.reports.comparison.differences`: scenario, outcome,
+    baseline, difference, low, high, p_value, significant) and at least one row, a
+    forest plot below shows each scenario's paired difference from the baseline, in
+    percentage points, with its Newcombe 95% interval; without, the bars alone.
     """
     from matplotlib import colormaps
 
     names = list(dict.fromkeys(rates["scenario"]))
     outcomes = [o for o in OUTCOMES if o in set(rates["outcome"])] + \
         [o for o in dict.fromkeys(rates["outcome"]) if o not in OUTCOMES]
+    colors = {name: colormaps["tab10"](i % 10) for i, name in enumerate(names)}
+    width = max(8.0, 1.2 + len(outcomes) * (0.9 + 0.45 * len(names)))
+    if differences is None or differences.empty:
+        fig = Figure(figsize=(width, 5.5), layout="constrained")
+        ax = fig.subplots()
+        _comparison_bars(ax, rates, names, outcomes, colors)
+        ax.set_title(title, fontweight="bold")
+        return fig
+    height = 1.6 + 0.32 * len(differences)
+    fig = Figure(figsize=(max(width, 11.0), 5.5 + height), layout="constrained")
+    bar_ax, diff_ax = fig.subplots(2, 1, height_ratios=[5.5, height])
+    _comparison_bars(bar_ax, rates, names, outcomes, colors)
+    bar_ax.set_title("Share of runs ending in each outcome, per scenario", loc="left", fontsize="medium")
+    _comparison_forest(diff_ax, differences, outcomes, colors)
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def _comparison_bars(ax, rates: pd.DataFrame, names: list[str], outcomes: list[str], colors: dict) -> None:
+    """Grouped bars of the outcome shares (x = outcome, one bar per scenario) with Wilson 95% error bars."""
     table = rates.set_index(["scenario", "outcome"])
-    colors = [colormaps["tab10"](i % 10) for i in range(len(names))]
     x = np.arange(len(outcomes))
     width = 0.8 / max(len(names), 1)
-    fig = Figure(figsize=(max(8.0, 1.2 + len(outcomes) * (0.9 + 0.45 * len(names))), 5.5), layout="constrained")
-    ax = fig.subplots()
     top = 0.0
-    for i, (name, color) in enumerate(zip(names, colors)):
+    for i, name in enumerate(names):
         rows = table.loc[name].reindex(outcomes)
         share, low, high = (100 * rows[c].astype(float).fillna(0.0).to_numpy() for c in ("rate", "low", "high"))
         runs = int(rows["runs"].max()) if rows["runs"].notna().any() else 0
         pos = x - 0.4 + width * (i + 0.5)
-        ax.bar(pos, share, width * 0.92, color=color, label=f"{name} ({runs:,} runs)", gid=f"bar:{name}")
+        ax.bar(pos, share, width * 0.92, color=colors[name], label=f"{name} ({count(runs, 'run')})", gid=f"bar:{name}")
         ax.errorbar(pos, share, yerr=[share - low, high - share], fmt="none", ecolor="black", capsize=3,
                     linewidth=1, label="Wilson 95% interval")
         if len(names) <= 4:
             for px, s, h in zip(pos, share, high):
-                ax.annotate(f"{s:.0f}%", (px, h), xytext=(0, 2), textcoords="offset points", ha="center",
-                            va="bottom", fontsize="x-small")
+                ax.annotate(f"{s:.1f}%", (px, h), xytext=(0, 2), textcoords="offset points", ha="center",
+                            va="bottom", fontsize="x-small", gid="bar_label")
         top = max(top, float(np.max(high)) if len(high) else 0.0)
     ax.set_xticks(x, [o.capitalize() for o in outcomes])
     ax.set_xlabel("Outcome of the run")
@@ -388,5 +411,47 @@ def comparison_figure(rates: pd.DataFrame, title: str) -> Figure:
         unique["Wilson 95% interval"] = unique.pop("Wilson 95% interval")  # after the scenarios
     ax.legend(unique.values(), unique.keys(), title="Scenario", loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize="small", frameon=False)
-    ax.set_title(title, fontweight="bold")
-    return fig
+
+
+def _comparison_forest(ax, differences: pd.DataFrame, outcomes: list[str], colors: dict) -> None:
+    """Forest plot of the paired differences from the baseline: one row per outcome and scenario, top to bottom
+    in the bars' order, a point (filled when McNemar p < ALPHA) and its Newcombe 95% interval, in points."""
+    from matplotlib.lines import Line2D
+
+    baseline = str(differences["baseline"].iloc[0])
+    others = list(dict.fromkeys(differences["scenario"]))
+    table = differences.set_index(["outcome", "scenario"])
+    trans = blended_transform_factory(ax.transAxes, ax.transData)
+    ticks, labels, y = [], [], 0.0
+    for g, outcome in enumerate(o for o in outcomes if o in set(differences["outcome"])):
+        if g % 2:
+            ax.axhspan(y - 0.5, y + len(others) - 0.5, color="0.94", linewidth=0, zorder=0)
+        for name in others:
+            row = table.loc[(outcome, name)]
+            d, low, high = (100 * float(row[c]) for c in ("difference", "low", "high"))
+            color = colors.get(name, "0.3")
+            ax.errorbar([d], [y], xerr=[[d - low], [high - d]], fmt="o", color=color, ecolor=color, capsize=3,
+                        markersize=6, markerfacecolor=color if row["significant"] else "white", gid=f"diff:{name}")
+            p = "p<0.001" if row["p_value"] < 0.001 else f"p={row['p_value']:.3f}"
+            ax.text(1.01, y, f"{d:+.1f} ({low:+.1f} to {high:+.1f}), {p}", transform=trans, va="center",
+                    fontsize="x-small", gid="diff_label")
+            ticks.append(y)
+            labels.append(f"{outcome.capitalize()}: {name}")
+            y += 1
+        y += 0.6
+    ax.axvline(0, color="0.25", linewidth=1, zorder=1)
+    ax.set_yticks(ticks, labels, fontsize="small")
+    ax.set_ylim(y - 0.6 - 0.5, -0.5)  # first row on top
+    ax.set_xlabel(f"Difference from {baseline} (percentage points)")
+    ax.set_title(f"Paired difference from {baseline}, run by run on the same seeds (Newcombe 95% interval)",
+                 loc="left", fontsize="medium")
+    ax.grid(True, axis="x", alpha=0.3)
+    key = [Line2D([], [], color="black", marker="o", linestyle="-", label="Difference and 95% interval"),
+           Line2D([], [], color="black", marker="o", linestyle="none", markerfacecolor="black",
+                  label=f"McNemar exact test p < {ALPHA:g}"),
+           Line2D([], [], color="black", marker="o", linestyle="none", markerfacecolor="white",
+                  label=f"McNemar exact test p ≥ {ALPHA:g}"),
+           Line2D([], [], color="0.25", linewidth=1, label="No difference (0)")]
+    ax.text(1.01, 1.0, "Difference in points\n(95% interval), McNemar p", transform=ax.transAxes, va="bottom",
+            fontsize="x-small", fontweight="bold")
+    ax.figure.legend(handles=key, loc="outside lower center", ncols=4, fontsize="small", frameon=False)

@@ -34,6 +34,7 @@ from sim.reports import analysis
 from sim.model.outcomes import OUTCOMES
 from sim.reports.figures import OUTCOME_COLORS
 from sim.model.scenario import Scenario
+from sim.reports.words import count
 
 HEATMAP_OUTCOMES = ("deadlocked", "collapsed", "completed")  # where the exchange locks up or breaks, and where it ends
 MAIN_EFFECT_OUTCOMES = ("deadlocked", "completed")
@@ -78,7 +79,7 @@ def _outcome_label(outcome: str) -> str:
 def _runs_text(points: pd.DataFrame) -> str:
     """"200 runs per point" (a range when points differ), with failed runs when there were any."""
     runs = points["runs"].astype(int)
-    text = f"{runs.min():,} runs per point" if runs.min() == runs.max() else f"{runs.min():,}–{runs.max():,} runs per point"
+    text = f"{count(runs.min(), 'run')} per point" if runs.min() == runs.max() else f"{runs.min():,}–{runs.max():,} runs per point"
     failed = int(points["failed"].sum()) if "failed" in points else 0
     return text + (f", {failed:,} failed" if failed else "")
 
