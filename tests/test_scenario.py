@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import typing
 from pathlib import Path
 
+import pandas.testing as pd_testing
 import pytest
 import yaml
 from pydantic import BaseModel
 
+from sim.experiments import runs
 from sim.model import scenario as sc
-from sim.model.events import COMMANDER_POLICIES
+from sim.model.events import COMMANDER_POLICIES, BaseEvent, PolicyChange
+from sim.model.schema import needs_of
 from sim.model.scenario import Scenario, ScenarioError, json_schema, load, read_raw, with_overrides
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -408,3 +412,281 @@ def test_with_overrides_unknown_path_raises(path):
     with pytest.raises(ScenarioError) as info:
         with_overrides(Scenario(), {path: 1})
     assert path in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# Messages a user can act on: each one line naming the file, the field and what would be right.
+
+MESSAGE_CASES = {
+    "bad_start_date": ("calendar:\n  start_date: 01/03/2020\n",
+                       [("calendar.start_date", "expected a date as YYYY-MM-DD (got '01/03/2020')")]),
+    "no_such_event_date": ("events:\n  - type: ceasefire\n    date: 2020-13-01\n",
+                           [("events.0.date", "expected a date as YYYY-MM-DD (got '2020-13-01'")]),
+    "quoted_no_such_date": ("calendar:\n  start_date: '2020-02-30'\n",
+                            [("calendar.start_date", "expected a date as YYYY-MM-DD (got '2020-02-30')")]),
+    "number_for_date": ("calendar:\n  start_date: 0\n", [("calendar.start_date", "expected a date as YYYY-MM-DD")]),
+    "dotted_top_level": ("government.initial_trust: 0.5\n", [
+        ("government.initial_trust",
+         "dotted keys are not read here; nest it: `government: {initial_trust: 0.5}`")]),
+    "dotted_in_section": ("protocol: {conditions.enabled: false}\n", [
+        ("protocol.conditions.enabled",
+         "dotted keys are not read here; nest it: `protocol: {conditions: {enabled: false}}`")]),
+    "dotted_deep": ("protocol.conditions.window_days: 7\n", [
+        ("protocol.conditions.window_days", "nest it: `protocol: {conditions: {window_days: 7}}`")]),
+    "misspelt_section": ("governmnet:\n  initial_trust: 0.5\n",
+                         [("governmnet", "unknown key; did you mean 'government'? (`swapsim schema` lists every key)")]),
+    "misspelt_key": ("protocol:\n  tranche_sise: 400\n", [("protocol.tranche_sise", "did you mean 'tranche_size'?")]),
+    "misspelt_event_key": ("events:\n  - type: ceasefire\n    day: 3\n    duration_dys: 4\n",
+                           [("events.0.duration_dys", "did you mean 'duration_days'?")]),
+    "misspelt_event_type": ("events:\n  - type: cesefire\n    day: 3\n",
+                            [("events.0", "unknown event type 'cesefire' (did you mean 'ceasefire'?)")]),
+    "unknown_key_far_from_any": ("protocol:\n  xyzzy: 1\n",
+                                 [("protocol.xyzzy", "unknown key (check the spelling; `swapsim schema` lists every key)")]),
+    "dotted_key_to_nothing": ("government.nonsense: 1\n", [("government.nonsense", "unknown key (check the spelling")]),
+    "true_for_a_number": ("government:\n  initial_trust: true\n",
+                          [("government.initial_trust", "expected a number, got true")]),
+    "yes_for_a_whole_number": ("protocol:\n  tranche_size: yes\n",
+                               [("protocol.tranche_size", "expected a number, got true (YAML reads yes/no")]),
+    "no_for_an_event_number": ("events:\n  - type: ceasefire\n    day: 3\n    violence_factor: no\n",
+                               [("events.0.violence_factor", "expected a number, got false")]),
+    "one_for_yes_no": ("protocol:\n  conditions:\n    enabled: 1\n",
+                       [("protocol.conditions.enabled", "expected true or false, got 1")]),
+    "quoted_on_for_yes_no": ("mediator:\n  presses_taliban: 'on'\n",
+                             [("mediator.presses_taliban", "expected true or false, got 'on'")]),
+    "repeated_event_id": ("events:\n  - {type: ceasefire, id: eid, day: 3}\n  - {type: ceasefire, id: eid, day: 9}\n",
+                          [("events.1.id", "'eid' is also the id of events.0 (ids must be unique)")]),
+    "zero_for_an_event_yes_no": ("events:\n  - type: policy_change\n    day: 3\n    conditions_enabled: 0\n",
+                                 [("events.0.conditions_enabled", "expected true or false, got 0")]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MESSAGE_CASES))
+def test_messages_say_what_would_be_right(tmp_path, case):
+    text, expected = MESSAGE_CASES[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    assert_good_problems(info.value, path, [field for field, _ in expected])
+    for line, (field, fragment) in zip(info.value.problems, expected):
+        assert line.startswith(f"{path}: {field}: "), line
+        assert fragment in line, line
+
+
+def test_every_problem_of_a_file_gets_its_line(tmp_path):
+    """Wrong kinds of value are reported beside the file's other problems, each at its field."""
+    path = tmp_path / "many.yaml"
+    path.write_text("government:\n  initial_trust: true\n  memory: 1.5\nprotocol:\n  tranche_sise: 4\n"
+                    "  conditions:\n    enabled: 1\n")
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    assert_good_problems(info.value, path, ["protocol.conditions.enabled", "protocol.tranche_sise",
+                                            "government.initial_trust", "government.memory"])
+
+
+def test_missing_extends_target_says_where_it_looked(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "a.yaml"
+    path.write_text("extends: ../nothere.yaml\n")
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    looked = (tmp_path / "nothere.yaml").resolve()
+    assert info.value.problems == [f"{path}: extends: no such file '../nothere.yaml' (looked for {looked})"]
+
+
+def test_numbers_and_yes_no_values_that_are_right_are_taken(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("government:\n  initial_trust: 0\n  memory: 1\nprotocol:\n  conditions:\n    enabled: no\n"
+                    "mediator:\n  presses_taliban: yes\ncalendar:\n  start_date: '2020-03-02'\n"
+                    "events:\n  - type: policy_change\n    date: 2020-03-05\n    conditions_enabled: on\n")
+    s = load(path)
+    assert s.government.initial_trust == 0.0 and isinstance(s.government.initial_trust, float)
+    assert s.government.memory == 1.0
+    assert s.protocol.conditions.enabled is False and s.mediator.presses_taliban is True
+    assert s.calendar.start_date == dt.date(2020, 3, 2) and s.events[0].conditions_enabled is True
+
+
+def test_assignment_refuses_a_yes_no_for_a_number():
+    s = Scenario()
+    with pytest.raises(ValueError):
+        s.government.initial_trust = True
+    with pytest.raises(ValueError):
+        s.protocol.conditions.enabled = 1
+    s.government.initial_trust = 1
+    assert s.government.initial_trust == 1.0
+
+
+def test_with_overrides_refuses_a_yes_no_for_a_number():
+    with pytest.raises(ScenarioError) as info:
+        with_overrides(Scenario(), {"protocol.tranche_size": True})
+    assert info.value.problems == ["<overrides>: protocol.tranche_size: expected a number, got true "
+                                   "(YAML reads yes/no and on/off as true/false)"]
+
+
+def test_spec_files_get_did_you_mean_and_their_schema_command(tmp_path):
+    """format_errors serves sweep specs too: a close key is suggested, with the sweep's schema command."""
+    from sim.experiments import sweep_spec
+
+    with pytest.raises(ScenarioError) as info:
+        sweep_spec.spec_from_dict({"base": str(DECREE), "replicatons": 5, "seed": True,
+                                   "parameters": {"government.initial_trust": [0.2]}}, "s.yaml")
+    assert sorted(info.value.problems) == [
+        "s.yaml: replicatons: unknown key; did you mean 'replications'? (`swapsim schema --sweep` lists every key)",
+        "s.yaml: seed: expected a number, got true (YAML reads yes/no and on/off as true/false)",
+    ]
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("government.initial_trust: 0.5\n", "government.initial_trust: dotted keys are not read here; nest it: "
+                                         "`government: {initial_trust: 0.5}`"),
+    ("protocol:\n  tranche_size: yes\n", "protocol.tranche_size: expected a number, got true"),
+    ("events:\n  - type: ceasefire\n    date: 2020-13-01\n", "events.0.date: expected a date as YYYY-MM-DD"),
+    ("extends: nothere.yaml\n", "extends: no such file 'nothere.yaml' (looked for "),
+], ids=["dotted", "yes for a number", "no such date", "missing extends"])
+def test_the_cli_prints_one_line_and_exits_2(tmp_path, text, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    swapsim = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "swapsim"
+    proc = subprocess.run([str(swapsim), "validate", str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()], proc.stderr
+    assert proc.stderr.startswith(f"swapsim: {path}: {fragment}"), proc.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Parameters that depend on a switch: declared on the field, reported by inert_parameters, and truly
+# without effect (two values give identical runs) while the switch is off.
+
+DECLARED = {path: needs_of(field) for path, field in sc.parameter_fields().items() if needs_of(field)}
+
+TEAM_WALKS_OUT = {"taliban.walkout_trust": 0.9}
+# For each declared parameter: overrides of the short decree under which it does change the runs.
+MATTERS = {
+    "protocol.conditions.window_days": {},
+    "protocol.conditions.max_attacks_per_day": {},
+    "protocol.conditions.require_engagement": {},
+    "protocol.conditions.apply_to_upfront": {},
+    "protocol.commander_release_fraction": {"protocol.commander_policy": "after_fraction"},
+    "government.commander_weight": {"protocol.commander_policy": "first_batch"},
+    "government.gate_after": {"government.reciprocity_gate": 1.0},
+    "taliban.commander_demand": {},
+    "taliban.demand_half_life_days": {},
+    "taliban.verification_softening": {"protocol.commander_policy": "verify_only"},
+    "taliban.commander_credit": {"protocol.commander_policy": "first_batch"},
+    "taliban.verify_only_credit": {"protocol.commander_policy": "verify_only", **TEAM_WALKS_OUT},
+    "taliban.unverified_credit": TEAM_WALKS_OUT,
+    "spoilers.progress_timing": {},
+    "spoilers.misattribution": {},
+    **{f"verification.{name}": {"verification.enabled": True, "government.willing_trust": 0.0}
+       for name in ("start_day", "rate_with_team", "list_size", "list_gap_days", "arrears_share")},
+    "verification.rate_without_team": {"verification.enabled": True, **TEAM_WALKS_OUT},
+}
+
+
+@pytest.fixture(scope="module")
+def short_decree() -> Scenario:
+    return with_overrides(load(DECREE), {"calendar.horizon_days": 120})
+
+
+def _two_values(path: str) -> tuple:
+    """The ends of a parameter's range (false and true for a yes/no)."""
+    field = sc.parameter_fields()[path]
+    if field.annotation is bool:
+        return False, True
+    bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in field.metadata}
+    return field.annotation(bounds["Ge"]), field.annotation(bounds["Le"])
+
+
+def _switched_off(need: dict) -> dict:
+    """Overrides that leave one need unmet: the bound itself for `above`, else a value not among those needed."""
+    field = sc.parameter_fields()[need["path"]]
+    if "above" in need:
+        return {need["path"]: field.annotation(need["above"])}
+    choices = (False, True) if field.annotation is bool else typing.get_args(field.annotation)
+    return {need["path"]: next(c for c in choices if c not in need["in"])}
+
+
+def _runs_table(scenario: Scenario, path: str, value):
+    return runs.run(with_overrides(scenario, {path: value}), runs=40, seed=1, series=False).runs
+
+
+def test_every_declared_dependency_has_an_empirical_check():
+    assert set(DECLARED) == set(MATTERS)
+    assert {"protocol.commander_release_fraction", "taliban.verification_softening", "taliban.verify_only_credit",
+            "government.gate_after", "spoilers.progress_timing", "spoilers.misattribution",
+            "protocol.conditions.window_days", "verification.arrears_share"} <= set(DECLARED)
+    for path, needs in DECLARED.items():
+        for need in needs:
+            assert need["path"] in sc.parameter_fields() and need["path"] != path, (path, need)
+
+
+@pytest.mark.parametrize("path", sorted(MATTERS))
+def test_a_declared_parameter_matters_when_its_switches_are_on(short_decree, path):
+    """The check below is meaningful: with every switch on, the two values give different runs."""
+    scenario = with_overrides(short_decree, MATTERS[path])
+    assert sc.inert_parameters(scenario, [path]) == {}
+    low, high = _two_values(path)
+    assert not _runs_table(scenario, path, low).equals(_runs_table(scenario, path, high)), path
+
+
+@pytest.mark.parametrize("path,need", [(p, n) for p in sorted(DECLARED) for n in DECLARED[p]],
+                         ids=[f"{p}-{n['path']}" for p in sorted(DECLARED) for n in DECLARED[p]])
+def test_a_declared_parameter_has_no_effect_while_a_switch_is_off(short_decree, path, need):
+    """A wrong declaration fails here: two values of an inert parameter must give identical runs."""
+    scenario = with_overrides(short_decree, {**MATTERS[path], **_switched_off(need)})
+    reason = sc.inert_parameters(scenario, [path, "government.initial_trust"])
+    assert list(reason) == [path]
+    assert reason[path].startswith("has no effect unless ") and need["path"] in reason[path]
+    low, high = _two_values(path)
+    pd_testing.assert_frame_equal(_runs_table(scenario, path, low), _runs_table(scenario, path, high))
+
+
+def test_inert_parameters_reads_the_reason_in_words():
+    s = with_overrides(Scenario(), {"protocol.commanders": 0})
+    reasons = sc.inert_parameters(s, ["protocol.commander_release_fraction", "government.gate_after",
+                                      "verification.list_size", "government.initial_trust", "events.x.factor"])
+    assert reasons == {
+        "protocol.commander_release_fraction":
+            "has no effect unless protocol.commander_policy is after_fraction (here refuse, and no policy_change "
+            "event makes it after_fraction) and protocol.commanders is above 0 (here 0)",
+        "government.gate_after": "has no effect unless government.reciprocity_gate is above 0 (here 0.0)",
+        "verification.list_size": "has no effect unless verification.enabled is true (here false)",
+    }
+
+
+def test_a_switch_that_is_varied_too_makes_nothing_inert():
+    paths = ["protocol.commander_policy", "protocol.commander_release_fraction", "verification.enabled",
+             "verification.list_size"]
+    assert sc.inert_parameters(Scenario(), paths) == {}
+
+
+@pytest.mark.parametrize("event,path", [
+    ({"type": "policy_change", "day": 20, "commander_policy": "after_fraction"}, "protocol.commander_release_fraction"),
+    ({"type": "policy_change", "day": 20, "conditions_enabled": True}, "protocol.conditions.max_attacks_per_day"),
+])
+def test_a_policy_change_event_can_turn_a_switch_on(short_decree, event, path):
+    data = short_decree.model_dump(mode="json")
+    data["protocol"]["conditions"]["enabled"] = False
+    data["events"].append(event)
+    scenario = sc.from_dict(data)
+    assert sc.inert_parameters(scenario, [path]) == {}
+    low, high = _two_values(path)
+    assert not _runs_table(scenario, path, low).equals(_runs_table(scenario, path, high))
+    data["events"].pop()
+    assert path in sc.inert_parameters(sc.from_dict(data), [path])
+
+
+def test_every_policy_change_field_is_known_to_set_its_parameter():
+    own = set(PolicyChange.model_fields) - set(BaseEvent.model_fields) - {"type"}
+    assert {name for tag, name in sc.SET_BY_EVENTS.values() if tag == "policy_change"} == own
+    for path, (tag, name) in sc.SET_BY_EVENTS.items():
+        assert path in sc.parameter_fields(), path
+
+
+def test_the_schema_and_the_reference_say_what_a_parameter_needs():
+    protocol = json_schema()["$defs"]["Protocol"]["properties"]
+    assert protocol["commander_release_fraction"]["needs"] == [
+        {"path": "protocol.commander_policy", "in": ["after_fraction"]}, {"path": "protocol.commanders", "above": 0}]
+    assert "only with protocol.commander_policy: after_fraction" in protocol["commander_release_fraction"]["description"]
+    assert "only with verification.enabled: true" in sc.reference_markdown()

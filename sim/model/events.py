@@ -20,8 +20,11 @@ COMMANDER_POLICIES = tuple(rules.POLICY_CODES)
 
 
 class BaseEvent(Section):
-    """What every event has: a day (days since calendar.start_date) or a date."""
+    """What every event has: a day (days since calendar.start_date) or a date, and an optional name."""
 
+    id: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=40,
+                           description="A name for the event, unique in the scenario, to refer to it: a sweep varies "
+                                       "events.<id>.<field> [text]")
     day: int | None = Field(None, ge=0, description="Day of the event, days since start_date [day]")
     date: dt.date | None = Field(None, description="Date of the event; give day or date, not both [date]")
 

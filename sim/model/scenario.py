@@ -8,17 +8,21 @@ errors, and every error names the file and the dotted field path.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import json
+import types
+import typing
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, Field, Tag, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
 from sim.model.events import EVENT_TAGS, Event
-from sim.model.schema import F, Section
+from sim.model.schema import F, Section, WrongKind, above, needs_of, one_of, yaml_word
 
 
 
@@ -47,19 +51,31 @@ class Calendar(Section):
     horizon_days: int = F(425, "days", "Days simulated; 425 is the 14-month withdrawal window", 1, 3650)
 
 
+CONDITIONS_ON = one_of("protocol.conditions.enabled", True)
+AFTER_FRACTION = one_of("protocol.commander_policy", "after_fraction")
+VERIFY_ONLY = one_of("protocol.commander_policy", "verify_only")
+HAS_COMMANDERS = above("protocol.commanders", 0)
+HAS_DEMAND = above("taliban.commander_demand", 0)
+SPOILERS_ACT = above("spoilers.attack_rate", 0)
+VERIFICATION_ON = one_of("verification.enabled", True)
+
+
 class Conditions(Section):
     """The decree's conditions on tranches after the up-front batch."""
 
     enabled: bool = Field(True, description="Whether tranches wait for the conditions below [yes/no]")
-    window_days: int = F(14, "days", "Window over which attributed Taliban attacks are averaged", 1, 365)
+    window_days: int = F(14, "days", "Window over which attributed Taliban attacks are averaged", 1, 365,
+                         needs=[CONDITIONS_ON])
     max_attacks_per_day: float = F(
-        7.0, "attacks per day", "Highest mean of attacks attributed to the Taliban over the window that still allows a tranche", 0, 1000
+        7.0, "attacks per day", "Highest mean of attacks attributed to the Taliban over the window that still allows a tranche", 0, 1000,
+        needs=[CONDITIONS_ON]
     )
-    require_engagement: bool = Field(
-        True, description="Whether tranches also need the Taliban technical team engaged [yes/no]"
+    require_engagement: bool = F(
+        True, "yes/no", "Whether tranches also need the Taliban technical team engaged", needs=[CONDITIONS_ON]
     )
-    apply_to_upfront: bool = Field(
-        False, description="Whether the up-front batch is also conditional (the decree asked only written pledges) [yes/no]"
+    apply_to_upfront: bool = F(
+        False, "yes/no", "Whether the up-front batch is also conditional (the decree asked only written pledges)",
+        needs=[CONDITIONS_ON]
     )
 
 
@@ -86,7 +102,8 @@ class Protocol(Section):
         ),
     )
     commander_release_fraction: float = F(
-        0.6, "share", "With after_fraction: share of the other prisoners out before the commanders go", 0, 1
+        0.6, "share", "Share of the other prisoners out before the commanders go", 0, 1,
+        needs=[AFTER_FRACTION, HAS_COMMANDERS]
     )
     completion_tolerance: float = F(
         0.0, "share", "Share of each side's prisoners that may still be held when the exchange counts as completed", 0, 0.2
@@ -100,7 +117,8 @@ class Government(Section):
     exploitation_loss: float = F(
         1.0, "utility per daily batch", "Loss if a full day's batch (daily_capacity fighters) returns to battle", 0, 100
     )
-    commander_weight: float = F(6.0, "fighters per commander", "Military value of one commander in fighters", 1, 1000)
+    commander_weight: float = F(6.0, "fighters per commander", "Military value of one commander in fighters", 1, 1000,
+                                needs=[HAS_COMMANDERS])
     cooperation_gain: float = F(2.0, "utility", "Gain from cooperating rather than withholding (b - e)", 0.01, 100)
     temperature: float = F(0.08, "trust units", "Decision temperature of the logistic choice (tau)", 0.001, 10)
     reciprocity_credit: float = F(1.0, "evidence per day", "Cooperation credited on a day the Taliban release", 0, 100)
@@ -115,7 +133,8 @@ class Government(Section):
         0.0, "share of the agreed ratio",
         "Suspend releases while the Taliban's credited releases are below this share of the agreed ratio of the "
         "government's (0: never)", 0, 2)
-    gate_after: int = F(1000, "prisoners", "Government releases before the reciprocity gate applies", 0, 100000)
+    gate_after: int = F(1000, "prisoners", "Government releases before the reciprocity gate applies", 0, 100000,
+                        needs=[above("government.reciprocity_gate", 0)])
     willing_trust: float = F(
         1.0, "trust units",
         "Willingness (trust, less the day's political split, plus a ceasefire's boost) at which the government, a "
@@ -138,18 +157,24 @@ class Taliban(Section):
     cooperation_gain: float = F(2.0, "utility", "Gain from reciprocating rather than withholding (b - e)", 0.01, 100)
     temperature: float = F(0.08, "trust units", "Decision temperature of the logistic choice (tau)", 0.001, 10)
     commander_demand: float = F(
-        1.5, "utility", "Extra loss felt in reciprocating while the commanders are still held", 0, 100
+        1.5, "utility", "Extra loss felt in reciprocating while the commanders are still held", 0, 100,
+        needs=[HAS_COMMANDERS]
     )
-    demand_half_life_days: float = F(60.0, "days", "Days for the commander demand's insistence to halve", 1, 10000)
+    demand_half_life_days: float = F(60.0, "days", "Days for the commander demand's insistence to halve", 1, 10000,
+                                     needs=[HAS_COMMANDERS, HAS_DEMAND])
     verification_softening: float = F(
-        0.5, "share", "With verify_only: share of the demand dropped because commanders join verification", 0, 1
+        0.5, "share", "Share of the demand dropped because commanders join verification", 0, 1,
+        needs=[VERIFY_ONLY, HAS_COMMANDERS, HAS_DEMAND]
     )
     release_credit: float = F(1.0, "evidence per day", "Cooperation credited on a day the government releases", 0, 100)
     commander_credit: float = F(
-        0.5, "evidence per commander", "Extra cooperation credited for each demanded commander freed", 0, 100
+        0.5, "evidence per commander", "Extra cooperation credited for each demanded commander freed", 0, 100,
+        needs=[HAS_COMMANDERS]
     )
-    unverified_credit: float = F(0.4, "share", "Share of release_credit given when the technical team is not there", 0, 1)
-    verify_only_credit: float = F(0.8, "share", "With verify_only: share of credit given without the team", 0, 1)
+    unverified_credit: float = F(0.4, "share", "Share of release_credit given when the technical team is not there", 0, 1,
+                                 needs=[one_of("protocol.commander_policy", "refuse", "first_batch", "after_fraction")])
+    verify_only_credit: float = F(0.8, "share", "Share of credit given without the team, in place of unverified_credit", 0, 1,
+                                  needs=[VERIFY_ONLY])
     behind_debit: float = F(0.5, "evidence per day", "Defection booked on a day the government is a tranche or more behind", 0, 100)
     offensive_debit: float = F(1.0, "evidence per day", "Defection booked on a day of government offensive mode", 0, 100)
     base_attacks: float = F(10.0, "attacks per day", "Taliban attacks per day with no restraint", 0, 200)
@@ -165,8 +190,10 @@ class Taliban(Section):
 
 class Spoilers(Section):
     attack_rate: float = F(1.0, "attacks per day", "ISKP attacks per day before the exchange progresses", 0, 100)
-    progress_timing: float = F(1.5, "share", "Rise in ISKP attacks as the exchange nears completion (at 100% progress)", 0, 5)
-    misattribution: float = F(0.4, "probability", "Chance the government books an ISKP attack against the Taliban", 0, 1)
+    progress_timing: float = F(1.5, "share", "Rise in ISKP attacks as the exchange nears completion (at 100% progress)",
+                               0, 5, needs=[SPOILERS_ACT])
+    misattribution: float = F(0.4, "probability", "Chance the government books an ISKP attack against the Taliban", 0, 1,
+                              needs=[SPOILERS_ACT])
 
 
 class Mediator(Section):
@@ -183,15 +210,19 @@ class Verification(Section):
 
     enabled: bool = Field(
         False, description="Whether releases wait for lists and verification (off: every prisoner cleared at once) [yes/no]")
-    start_day: int = F(27, "day", "Day the first list is exchanged and the Taliban technical team arrives", 0, 3650)
-    rate_with_team: float = F(100.0, "prisoners per day", "Prisoners verified per day while the team is engaged", 0, 100000)
+    start_day: int = F(27, "day", "Day the first list is exchanged and the Taliban technical team arrives", 0, 3650,
+                       needs=[VERIFICATION_ON])
+    rate_with_team: float = F(100.0, "prisoners per day", "Prisoners verified per day while the team is engaged", 0,
+                              100000, needs=[VERIFICATION_ON])
     rate_without_team: float = F(
-        25.0, "prisoners per day", "Prisoners verified per day while the team is away (the government alone)", 0, 100000)
-    list_size: int = F(1500, "prisoners", "Prisoners on each list", 1, 100000)
-    list_gap_days: int = F(14, "days", "Days to prepare the next list once every prisoner on a list is out", 0, 3650)
+        25.0, "prisoners per day", "Prisoners verified per day while the team is away (the government alone)", 0, 100000,
+        needs=[VERIFICATION_ON])
+    list_size: int = F(1500, "prisoners", "Prisoners on each list", 1, 100000, needs=[VERIFICATION_ON])
+    list_gap_days: int = F(14, "days", "Days to prepare the next list once every prisoner on a list is out", 0, 3650,
+                           needs=[VERIFICATION_ON])
     arrears_share: float = F(
         0.0, "share", "A pledge (government.willing_trust) lists this share of the releases the schedule says are "
-        "overdue", 0, 1)
+        "overdue", 0, 1, needs=[VERIFICATION_ON])
 
 
 class Outcomes(Section):
@@ -236,6 +267,11 @@ def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, e
                 problems.append((f"protocol.{name}", "is more than protocol.government_prisoners"))
     if protocol is not None and calendar is not None and protocol.upfront_start_day >= calendar.horizon_days:
         problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
+    if events is not None:
+        seen: dict[str, int] = {}
+        for i, ev in enumerate(events):
+            if ev.id is not None and seen.setdefault(ev.id, i) != i:
+                problems.append((f"events.{i}.id", f"'{ev.id}' is also the id of events.{seen[ev.id]} (ids must be unique)"))
     if calendar is not None and events is not None:
         for i, ev in enumerate(events):
             day = ev.resolve_day(calendar.start_date)
@@ -337,47 +373,57 @@ def reference_markdown() -> str:
     return REFERENCE_HEAD + "\n".join(rows + events) + "\n"
 
 
-def format_errors(source: str, err: ValidationError, schema_command: str = "swapsim schema") -> list[str]:
+def format_errors(source: str, err: ValidationError, schema_command: str = "swapsim schema",
+                  model: type[BaseModel] | None = None) -> list[str]:
     """One line per problem of a pydantic error: `SOURCE: dotted.path: message`, in words a user can act on.
 
-    Serves scenario files and sweep specs alike: the tags pydantic puts
+    Serves scenario files and sweep and calibration specs alike: the tags pydantic puts
     inside tagged unions are dropped from paths, errors that carry several problems (a
     `problems` list in their context) give a line each, and a check between fields
-    reports its own paths.
+    reports its own paths. `model`, the model validated (by default the Section subclass
+    the error is titled after), tells which keys are valid where: an unknown key gets a
+    "did you mean" and a dotted key is shown nested.
     """
+    model = model or _model_named(err.title)
     lines = []
     for e in err.errors():
         loc = [str(part) for j, part in enumerate(e["loc"]) if not (j == 2 and str(part) in UNION_TAGS)]
         path = ".".join(loc)
-        msg = e["msg"]
         ctx = e.get("ctx") or {}
         if "problems" in ctx:
-            for sub, text in ctx["problems"]:
-                lines.append(f"{source}: {'.'.join(p for p in (path, sub) if p) or '(top level)'}: {text}")
-            continue
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key (check the spelling; `{schema_command}` lists every key)"
-        elif e["type"] in _BOUND_WORDS:
-            msg = f"must be {_BOUND_WORDS[e['type']]} {next(iter(ctx.values()))}"
-        elif e["type"] == "union_tag_invalid":
-            msg = f"unknown event type {ctx['tag']!r}; expected one of {', '.join(sorted(EVENT_TAGS))}"
-        elif e["type"] == "union_tag_not_found":
-            msg = f"missing 'type'; expected one of {', '.join(sorted(EVENT_TAGS))}"
-        elif e["type"] == "literal_error" and loc and loc[-1] == "sampler":
-            choices = ctx["expected"].replace("'", "").replace(" or ", ", ")
-            lines.append(f"{source}: {path}: unknown sampler {e['input']!r}; expected one of {choices}")
-            continue
-        elif e["type"] == "missing":
-            msg = "required"
-        elif e["type"] == "value_error":
-            msg = msg.removeprefix("Value error, ")
-            if not loc:  # checks between fields carry their own paths
-                lines.extend(f"{source}: {part}" for part in msg.split("; "))
-                continue
-        if "input" in e and e["type"] not in _NO_INPUT_ECHO and not isinstance(e["input"], (dict, list)):
-            msg += f" (got {e['input']!r})"
-        lines.append(f"{source}: {path or '(top level)'}: {msg}")
+            lines += [f"{source}: {'.'.join(p for p in (path, sub) if p) or '(top level)'}: {text}"
+                      for sub, text in ctx["problems"]]
+        elif e["type"] == "value_error" and not loc:  # checks between fields carry their own paths
+            lines += [f"{source}: {part}" for part in e["msg"].removeprefix("Value error, ").split("; ")]
+        else:
+            lines.append(f"{source}: {path or '(top level)'}: {_message(e, schema_command, model)}")
     return lines
+
+
+def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str:
+    """What is wrong, for one pydantic error, with the value given where it helps."""
+    kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
+    if isinstance(given, WrongKind):
+        return given.message
+    if kind == "extra_forbidden":
+        return _unknown_key(e["loc"], given, schema_command, model)
+    if kind.startswith("date_"):
+        why = f": malformed YAML date, {given.reason}" if isinstance(given, NoSuchDate) else ""
+        return f"expected a date as YYYY-MM-DD (got {str(given)!r}{why})"
+    if kind == "union_tag_invalid":
+        near = _closest(ctx["tag"], EVENT_TAGS)
+        return f"unknown event type {ctx['tag']!r}{f' (did you mean {near!r}?)' if near else ''}; " \
+               f"expected one of {', '.join(sorted(EVENT_TAGS))}"
+    if kind == "union_tag_not_found":
+        return f"missing 'type'; expected one of {', '.join(sorted(EVENT_TAGS))}"
+    if kind == "literal_error" and e["loc"] and e["loc"][-1] == "sampler":
+        choices = ctx["expected"].replace("'", "").replace(" or ", ", ")
+        return f"unknown sampler {given!r}; expected one of {choices}"
+    if kind == "missing":
+        return "required"
+    msg = f"must be {_BOUND_WORDS[kind]} {next(iter(ctx.values()))}" if kind in _BOUND_WORDS \
+        else e["msg"].removeprefix("Value error, ")
+    return msg + (f" (got {given!r})" if "input" in e and not isinstance(given, (dict, list)) else "")
 
 
 _BOUND_WORDS = {
@@ -386,9 +432,93 @@ _BOUND_WORDS = {
     "less_than": "less than",
     "greater_than": "more than",
 }
-_NO_INPUT_ECHO = ("extra_forbidden", "missing", "union_tag_invalid", "union_tag_not_found")
 # Tags pydantic adds inside tagged unions (events.0.ceasefire.day, parameters.x.range.step): not part of a path.
 UNION_TAGS = frozenset(EVENT_TAGS) | {"values", "range", "bounds"}
+
+
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    """The one of `choices` a misspelt word most likely meant, or None when none is close."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return near[0] if near else None
+
+
+def _unknown_key(loc: tuple, value: Any, schema_command: str, model: type[BaseModel] | None) -> str:
+    """An unknown key: nested if it is a dotted path to a real key, else the closest valid key at its place."""
+    key = str(loc[-1])
+    place = _model_at(model, loc[:-1])
+    *parents, leaf = key.split(".")
+    inner = _model_at(place, parents) if parents else None
+    if inner is not None and leaf in inner.model_fields:
+        outer = [str(loc[-2])] if len(loc) > 1 and isinstance(loc[-2], str) and loc[-2] not in UNION_TAGS else []
+        return f"dotted keys are not read here; nest it: `{_nested([*outer, *parents, leaf], value)}`"
+    near = _closest(key, place.model_fields) if place is not None else None
+    if near is None:
+        return f"unknown key (check the spelling; `{schema_command}` lists every key)"
+    return f"unknown key; did you mean {near!r}? (`{schema_command}` lists every key)"
+
+
+def _nested(keys: list[str], value: Any) -> str:
+    """`a: {b: value}` for keys [a, b], in YAML's one-line (flow) style."""
+    if len(keys) == 1:
+        text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+        return f"{keys[0]}: {text.removesuffix('...').strip()}"
+    return f"{keys[0]}: {{{_nested(keys[1:], value)}}}"
+
+
+def _model_at(model: Any, loc: Sequence) -> type[BaseModel] | None:
+    """The model whose keys are valid at `loc` (keys, list positions and union tags, as in pydantic's errors)
+    inside `model`, or None if there is none to be found."""
+    node = model
+    for part in loc:
+        if node is None:
+            return None
+        node = _inside(node, part)
+    node = _bare(node)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _inside(node: Any, part: Any) -> Any:
+    """The type at one step (a key, a list position or a union's tag) inside a type, or None."""
+    node = _bare(node)
+    args = typing.get_args(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(part) if isinstance(part, str) else None
+        return field.annotation if field is not None else None
+    if typing.get_origin(node) is list:
+        return args[0] if isinstance(part, int) else None
+    if typing.get_origin(node) is dict:
+        return args[1]
+    if typing.get_origin(node) in (typing.Union, types.UnionType):
+        members = [m for m in args if m is not type(None)]
+        tagged = [m for m in members if part in _tags(m)]
+        return tagged[0] if tagged else _inside(members[0], part) if len(members) == 1 else None
+    return None
+
+
+def _bare(node: Any) -> Any:
+    """A type without its Annotated metadata."""
+    while typing.get_origin(node) is typing.Annotated:
+        node = typing.get_args(node)[0]
+    return node
+
+
+def _tags(member: Any) -> set[str]:
+    """The tags that select a member of a tagged union: its Tag, or the values of its `type` literal."""
+    tags = {m.tag for m in getattr(member, "__metadata__", ()) if isinstance(m, Tag)}
+    bare = _bare(member)
+    if isinstance(bare, type) and issubclass(bare, BaseModel) and "type" in bare.model_fields:
+        tags |= {str(t) for t in typing.get_args(bare.model_fields["type"].annotation)}
+    return tags
+
+
+def _model_named(title: str) -> type[BaseModel] | None:
+    """The one Section subclass named `title` (pydantic titles a model's errors after it), or None."""
+    found, todo = [], [Section]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        found += [cls] if cls.__name__ == title else []
+    return found[0] if len(set(found)) == 1 else None
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -401,6 +531,29 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a date that is no calendar date (2020-13-01) stays text, so that the
+    schema reports it at its field rather than the whole file failing to parse."""
+
+
+class NoSuchDate(str):
+    """A YAML date that is no calendar date, as text; `reason` says why (month must be in 1..12)."""
+
+    reason = ""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        text = NoSuchDate(loader.construct_scalar(node))
+        text.reason = str(exc)
+        return text
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML file's top-level mapping; every problem (missing, unreadable, malformed) as a ScenarioError line."""
     path = Path(path)
@@ -409,7 +562,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ScenarioError([f"{path}: no such file"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -417,7 +570,7 @@ def read_yaml(path: str | Path) -> dict:
         raise ScenarioError([f"{path}: malformed YAML: {where}{problem}"]) from None
     except UnicodeDecodeError:
         raise ScenarioError([f"{path}: not a text file (UTF-8 expected)"]) from None
-    except ValueError as exc:  # PyYAML's own date parsing, e.g. 2020-02-30
+    except ValueError as exc:  # a value PyYAML cannot build (a date that is none is left to the schema)
         raise ScenarioError([f"{path}: malformed YAML: {exc}"]) from None
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot be read: {exc.strerror}"]) from None
@@ -438,7 +591,7 @@ def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...
         raise ScenarioError([f"{where}: extends: expected a file path, got {parent!r}"])
     parent_path = folder / parent
     if not parent_path.is_file():
-        raise ScenarioError([f"{where}: extends: no such file {parent_path}"])
+        raise ScenarioError([f"{where}: extends: no such file {parent!r} (looked for {parent_path.resolve()})"])
     base = read_raw(parent_path, _seen)
     if isinstance(base.get("metadata"), dict):
         base["metadata"] = {k: v for k, v in base["metadata"].items() if k not in ("name", "description")}
@@ -459,7 +612,7 @@ def from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        lines = format_errors(source, err)
+        lines = format_errors(source, err, model=Scenario)
         # Pydantic skips cross-field checks when a field fails; run those whose sections are valid.
         extra = cross_field_problems(*_sections_that_validate(data)) if isinstance(data, dict) else []
         lines += [line for path, msg in extra if (line := f"{source}: {path}: {msg}") not in lines]
@@ -495,3 +648,53 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any], source: str = 
             raise ScenarioError([f"{source}: {dotted}: no such parameter"])
         node[leaf] = value
     return from_dict(data, source)
+
+
+# Scenario parameters that an event sets from its day on: path -> (event type, the event's field).
+SET_BY_EVENTS = {
+    "protocol.tranche_size": ("policy_change", "tranche_size"),
+    "protocol.tranche_interval_days": ("policy_change", "tranche_interval_days"),
+    "protocol.daily_capacity": ("policy_change", "daily_capacity"),
+    "protocol.conditions.enabled": ("policy_change", "conditions_enabled"),
+    "protocol.commander_policy": ("policy_change", "commander_policy"),
+}
+
+
+def values_during_run(scenario: Scenario, path: str) -> list[Any]:
+    """Every value a parameter takes during a run: the scenario's, then those events set (SET_BY_EVENTS)."""
+    values = [value_at(scenario, path)]
+    if path in SET_BY_EVENTS:
+        tag, name = SET_BY_EVENTS[path]
+        values += [getattr(ev, name) for ev in scenario.events if ev.type == tag and getattr(ev, name) is not None]
+    return values
+
+
+def inert_parameters(scenario: Scenario, paths: Iterable[str]) -> dict[str, str]:
+    """The given parameter paths that have no effect under this scenario, each with the reason, in words.
+
+    A parameter has no effect when a switch it needs (`needs=` on its field) is off for the
+    whole run: the scenario's value and every event's leave it off. A switch that is itself
+    among `paths` may be turned on (a sweep varying both), so it does not make anything inert;
+    paths that are not scenario parameters (events.<id>.<field>) are never reported.
+    """
+    paths = list(paths)
+    fields = parameter_fields()
+    out = {}
+    for path in paths:
+        unmet = [_unmet(scenario, need) for need in (needs_of(fields[path]) if path in fields else [])
+                 if need["path"] not in paths]
+        if any(unmet):
+            out[path] = "has no effect unless " + " and ".join(reason for reason in unmet if reason)
+    return out
+
+
+def _unmet(scenario: Scenario, need: dict) -> str | None:
+    """Why a switch is off for the whole run ("X is Y (here Z)"), or None if some value it takes turns it on."""
+    values = values_during_run(scenario, need["path"])
+    met = [v > need["above"] if "above" in need else v in need["in"] for v in values]
+    if any(met):
+        return None
+    wanted = f"above {yaml_word(need['above'])}" if "above" in need else " or ".join(map(yaml_word, need["in"]))
+    events = f", and no {SET_BY_EVENTS[need['path']][0]} event makes it {wanted}" if need["path"] in SET_BY_EVENTS \
+        else ""
+    return f"{need['path']} is {wanted} (here {yaml_word(values[0])}{events})"
