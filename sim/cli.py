@@ -15,6 +15,7 @@ from pathlib import Path
 from sim import DEFAULT_SEED
 
 from sim.experiments import storage
+from sim.experiments.pool import default_workers
 from sim.model.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
 
 EXIT_USAGE = 2
@@ -47,6 +48,12 @@ _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
 
+def _warn(lines: list[str]) -> None:
+    """Warnings that do not stop the command, one line each on stderr."""
+    for line in lines:
+        print(f"swapsim: warning: {line}", file=sys.stderr, flush=True)
+
+
 def _posterior(args: argparse.Namespace):
     """The calibration posterior named by --posterior, or None."""
     if not getattr(args, "posterior", None):
@@ -57,16 +64,15 @@ def _posterior(args: argparse.Namespace):
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.experiments import pool
-
     if args.resume and args.force:
         raise UsageError("--resume and --force contradict each other: resume keeps the generations, force discards them")
-    workers_wanted = args.workers or pool.default_workers()
+    workers_wanted = _workers(args)
     with _workers_pool(workers_wanted) as workers:
         from sim.experiments import calibration
         from sim.reports import calibration as report
 
         spec = calibration.load_spec(args.spec)
+        _warn(calibration.inert_warnings(spec))
         out = Path(args.out) if args.out else Path("results") / spec.name
         try:
             result = report.calibrate(spec, out, workers=workers_wanted, lanes=args.lanes, resume=args.resume,
@@ -82,9 +88,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from sim.experiments import pool
-
-    workers_wanted = args.workers or pool.default_workers()
+    workers_wanted = _workers(args)
     with _workers_pool(workers_wanted) as workers:
         from sim.reports import calibration as report
 
@@ -105,6 +109,7 @@ def _workers_pool(workers: int, address: str | None = None) -> contextlib.Abstra
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    args.workers = _workers(args)
     with _workers_pool(args.workers) as workers:
         from sim.experiments.runs import TooBig  # imports Mesa and pandas: only the commands that run pay for it
         from sim.reports import results
@@ -124,16 +129,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sim.experiments import pool
+    if args.dry_run:
+        from sim.experiments import sweep_spec, sweeps
+        from sim.reports import sweep
 
+        spec = sweep_spec.load_spec(args.spec, replications=args.replications, seed=args.seed)
+        _warn(sweep_spec.inert_warnings(spec))
+        print(sweep.format_plan(sweeps.plan(spec, _workers(args), args.lanes)))
+        return 0
     if args.resume and args.force:
         raise UsageError("--resume and --force contradict each other: resume keeps the chunks, force discards them")
-    workers_wanted = args.workers or pool.default_workers()
+    workers_wanted = _workers(args)
     with _workers_pool(workers_wanted, args.address) as workers:
         from sim.experiments import batches, chunks, sweep_spec
         from sim.reports import sweep
 
-        spec = sweep_spec.load_spec(args.spec)
+        spec = sweep_spec.load_spec(args.spec, replications=args.replications, seed=args.seed)
+        _warn(sweep_spec.inert_warnings(spec))
         posterior = _posterior(args)
         out = Path(args.out) if args.out else Path("results") / spec.name
         try:
@@ -152,6 +164,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    args.workers = _workers(args)
     with _workers_pool(args.workers) as workers:
         return _compare(args, workers)
 
@@ -183,7 +196,8 @@ def _compare(args: argparse.Namespace, workers) -> int:
         raise UsageError(str(err)) from None
     comparison.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])
     print(comparison.format_table(result))
-    print(f"\n  written to {out}/ (rates.csv, differences.csv, runs.parquet, comparison.json, figures/)")
+    print(f"\n  written to {out}/ (rates.csv, differences.csv, metric_differences.csv, runs.parquet, comparison.json, "
+          "figures/)")
     return 0
 
 
@@ -210,16 +224,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.files:
         try:
-            scenario = load(path)
+            kind, text = _validated(path)
         except ScenarioError as err:
             problems.extend(err.problems)
             continue
-        print(f"# {path}: valid", flush=True)
+        print(f"# {path}: valid{kind}", flush=True)
         if not args.quiet:
-            print(to_yaml(scenario))
+            print(text)
     if problems:
         raise ScenarioError(problems)
     return 0
+
+
+def _validated(path: str) -> tuple[str, str]:
+    """Validate a scenario, a sweep spec or a calibration spec, told apart by their keys: what it is (after
+    "valid"), and its resolved values."""
+    import yaml
+
+    from sim.model.scenario import read_yaml
+
+    data = read_yaml(path)
+    if "base" in data and "parameters" in data:
+        if "until" in data:
+            from sim.experiments import calibration
+
+            spec = calibration.load_spec(path)
+            _warn(calibration.inert_warnings(spec))
+            return (f" calibration spec: {len(spec.parameters)} parameters fitted to the record up to {spec.until}",
+                    yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        from sim.experiments import sweep_spec
+
+        spec = sweep_spec.load_spec(path)
+        _warn(sweep_spec.inert_warnings(spec))
+        design = sweep_spec.expand(spec)
+        return (f" sweep spec: {len(design):,} points × {spec.replications:,} replications = "
+                f"{len(design) * spec.replications:,} runs", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    return "", to_yaml(load(path))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -236,6 +276,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="local worker processes (default: every core this process may use, "
+                        f"{default_workers()} here); results do not depend on it")
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """--workers, or every core this process may use."""
+    return args.workers or default_workers()
+
+
 def _add_lanes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=_positive_int, default=None, metavar="N",
                    help="runs computed together in one model (default 4000, or 2000 with daily series; "
@@ -246,7 +297,7 @@ def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, ou
     """The options shared by commands that run scenarios many times."""
     p.add_argument("--runs", type=_positive_int, default=runs, help=f"{runs_help} (default {runs})")
     p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    _add_workers(p)
     _add_lanes(p)
     p.add_argument("--out", help=f"results folder (default {out_help})")
     p.add_argument("--force", action="store_true", help="replace an existing results folder")
@@ -255,7 +306,22 @@ def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, ou
 
 def _add_posterior(p: argparse.ArgumentParser) -> None:
     p.add_argument("--posterior", metavar="DIR",
-                   help="a calibration folder (swapsim calibrate): each run draws its parameters from its posterior")
+                   help="a calibration folder (swapsim calibrate): each run draws its parameters from its posterior "
+                        "(default: none, the scenario's own values)")
+
+
+class _Version(argparse.Action):
+    """--version: the package version and, in a git checkout, the commit; computed only when asked."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from sim.experiments.provenance import git_commit, versions
+
+        commit = git_commit()
+        print(f"swapsim {versions()['swapsim']}" + (f" (git {commit})" if commit else ""))
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="swapsim",
         description="Simulate the 2020 Afghan government–Taliban prisoner exchange under a scenario file.",
     )
+    parser.add_argument("--version", action=_Version, help="print swapsim's version (and git commit) and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run a scenario many times and write tables, a summary and figures")
@@ -274,10 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run a parameter sweep spec: many points, many seeded replications")
     p.add_argument("spec", metavar="SPEC", help="sweep spec file (YAML)")
-    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    _add_workers(p)
     _add_lanes(p)
-    p.add_argument("--address", metavar="tcp://HOST:PORT", help="run on the Dask scheduler at this address")
+    p.add_argument("--address", metavar="tcp://HOST:PORT",
+                   help="run on the Dask scheduler at this address (default: local worker processes)")
     p.add_argument("--out", help="results folder (default results/<sweep name>/)")
+    p.add_argument("--replications", type=_positive_int, metavar="N",
+                   help="seeded runs per point, instead of the spec's `replications` (default: the spec's)")
+    p.add_argument("--seed", type=_seed, metavar="S", help="root seed, instead of the spec's `seed` (default: the spec's)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the design, its size and an estimate of the time from a short timing run; run nothing")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep: run only the missing chunks")
     p.add_argument("--force", action="store_true", help="discard an existing sweep folder and start over")
     _add_posterior(p)
@@ -286,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="fit a scenario's parameters to the 2020 record (ABC); resumable")
     p.add_argument("spec", metavar="SPEC", help="calibration spec file (YAML)")
     p.add_argument("--out", help="calibration folder (default results/<spec name>/)")
-    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    _add_workers(p)
     _add_lanes(p)
     p.add_argument("--resume", action="store_true", help="go on with an interrupted calibration")
     p.add_argument("--force", action="store_true", help="discard an existing calibration folder and start over")
@@ -298,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=_positive_int, default=2000, help="runs, each drawing from the posterior (default 2000)")
     p.add_argument("--seed", type=_seed, default=None, help="root seed (default: the calibration's, plus 2)")
     p.add_argument("--out", help="forecast folder (default DIR/forecast_<date>/)")
-    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: all cores)")
+    _add_workers(p)
     _add_lanes(p)
     p.add_argument("--force", action="store_true", help="replace an existing forecast folder")
     p.set_defaults(func=cmd_forecast)
@@ -307,12 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files; the first is the baseline")
     _add_batch_options(p, runs=200, runs_help="runs per scenario", out_help="results/compare_<names>/")
     p.add_argument("--precision", type=_fraction, metavar="E",
-                   help="add runs until every rate's 95%% interval half-width is below E (e.g. 0.02)")
-    p.add_argument("--max-runs", type=_positive_int, default=20000, help="ceiling on runs per scenario with --precision")
+                   help="add runs until every rate's 95%% interval half-width is below E, e.g. 0.02 "
+                        "(default: none, exactly --runs runs)")
+    p.add_argument("--max-runs", type=_positive_int, default=20000,
+                   help="ceiling on runs per scenario with --precision (default %(default)s)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("validate", help="check scenario files and print their resolved values")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser("validate", help="check scenario files, sweep specs or calibration specs and print their "
+                                        "resolved values")
+    p.add_argument("files", nargs="+", metavar="FILE", help="scenario files, sweep specs or calibration specs (YAML)")
     p.add_argument("-q", "--quiet", action="store_true", help="only say which files are valid")
     p.set_defaults(func=cmd_validate)
 
@@ -333,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"swapsim: {line}", file=sys.stderr)
     except (UsageError, storage.UnsafeOutput) as err:
         print(f"swapsim: {err}", file=sys.stderr)
+    except BrokenPipeError:  # the reader went away (`swapsim validate ... | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as err:
         print(f"swapsim: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
     except Interrupted as err:

@@ -128,6 +128,7 @@ def test_distance_weighs_points_by_confidence_and_treats_lower_bounds_as_one_sid
 # ---------------------------------------------------------------- the ABC
 
 
+@pytest.mark.slow
 def test_calibration_is_reproducible_and_the_same_for_any_workers(tmp_path):
     spec = abc.load_spec(tiny(tmp_path))
     one = finished(spec, tmp_path / "one")
@@ -142,6 +143,7 @@ def test_calibration_is_reproducible_and_the_same_for_any_workers(tmp_path):
         assert one[path].between(prior.low, prior.high).all()
 
 
+@pytest.mark.slow
 def test_an_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
     spec = abc.load_spec(tiny(tmp_path))
     whole = finished(spec, tmp_path / "whole")
@@ -168,6 +170,7 @@ def test_resume_refuses_another_spec(tmp_path):
         abc.Calibration(other, tmp_path / "fit").resume()
 
 
+@pytest.mark.slow
 def test_calibration_recovers_the_parameters_of_a_record_the_model_made(tmp_path):
     """A fast version of benchmarks/sbc_calibration.py: known values in, a posterior around them out, and a
     parameter the record cannot inform (it only judges outcomes at the horizon) left at its prior."""

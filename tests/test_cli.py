@@ -303,3 +303,48 @@ def test_summary_is_strict_json_when_nothing_is_ever_released(tmp_path):
 def test_sweep_schema_is_printed():
     schema = json.loads(swapsim("schema", "--sweep").stdout)
     assert {"base", "parameters", "sampler", "replications", "seed"} <= set(schema["properties"])
+
+
+# ---------------------------------------------------------------- conveniences
+
+
+def test_version_prints_the_package_version_and_commit():
+    from importlib.metadata import version
+
+    proc = swapsim("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"swapsim {version('swapsim')}")
+    if (ROOT / ".git").exists():
+        assert "(git " in proc.stdout
+
+
+def test_validate_recognises_sweep_and_calibration_specs(tmp_path):
+    sweep = ROOT / "scenarios" / "sweeps" / "commander_policy.yaml"
+    calibration = ROOT / "scenarios" / "calibration" / "record_2020.yaml"
+    proc = swapsim("validate", "-q", sweep, calibration, DECREE)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{sweep}: valid sweep spec: 12 points × 200 replications = 2,400 runs" in proc.stdout
+    assert f"{calibration}: valid calibration spec: 12 parameters fitted to the record up to 2020-06-30" in proc.stdout
+    bad = tmp_path / "bad_sweep.yaml"
+    bad.write_text(f"base: {DECREE}\nparameters:\n  government.intial_trust: [0.1]\n")
+    assert_user_error(swapsim("validate", bad), "government.intial_trust", "did you mean 'government.initial_trust'")
+
+
+def test_every_command_that_runs_the_model_has_the_same_workers_default():
+    from sim.cli import build_parser
+    from sim.experiments.pool import default_workers
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name in ("run", "compare", "sweep", "calibrate", "forecast"):
+        workers = next(a for a in commands[name]._actions if "--workers" in a.option_strings)
+        assert workers.default is None, name  # None: every core this process may use
+        assert f"{default_workers()} here" in workers.help, name
+    helps = {action.dest: action.help for action in parser._subparsers._group_actions[0]._choices_actions}
+    assert set(helps) == set(commands) and all(helps.values()), "every subcommand has a line in --help"
+
+
+def test_one_run_reads_one_run(tmp_path):
+    proc = swapsim("run", DECREE, "--runs", 1, "--out", tmp_path / "one", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "decree_2020: 1 run, root seed" in proc.stdout and "1 runs" not in proc.stdout

@@ -35,6 +35,7 @@ def test_run_folders_are_identical_with_one_lane_and_with_many(path, tmp_path):
         assert frame.equals(tables(tmp_path / "many")[name]), name
 
 
+@pytest.mark.slow
 def test_the_command_line_gives_the_same_files_with_lanes_1(tmp_path):
     decree = ROOT / "scenarios" / "decree_2020.yaml"
     env = {**os.environ, "MPLBACKEND": "Agg"}

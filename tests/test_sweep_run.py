@@ -130,6 +130,7 @@ def _spec_file(tmp_path: Path, replications: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
 def test_interrupted_sweep_resumes_to_identical_results(tmp_path, how):
     spec = _spec_file(tmp_path, replications=60)  # 360 runs in 36 chunks
@@ -206,3 +207,89 @@ def test_force_replaces_a_sweep_folder_and_leaves_nothing_aside(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_parquet(out / "runs.parquet")) == 6 * 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resumable.yaml", "sweep"]
+
+
+# ---------------------------------------------------------------- paired differences between points, console, dry run
+
+
+def test_a_grid_of_a_choice_parameter_compares_its_values_paired_by_replicate(reference):
+    """SMALL varies the commander policy at two trust levels: each policy against `refuse`, at each trust level,
+    exactly as `swapsim compare` pairs scenarios run on the same seeds."""
+    from sim.reports import comparison
+
+    table = reference.differences
+    assert table is not None and (reference.out / "point_differences.csv").is_file()
+    assert set(table["parameter"]) == {"protocol.commander_policy"}
+    assert set(table["baseline_value"]) == {"refuse"} and set(table["value"]) == {"first_batch", "verify_only"}
+    assert len(table) == 2 * 2 * 4  # two values against refuse, at two trust levels, four outcomes
+    runs = reference.runs()
+    for trust, group in runs.groupby("government.initial_trust"):
+        paired = group.assign(scenario=group["protocol.commander_policy"], run=group["replicate"])
+        expected = comparison.differences_of(paired, names=["refuse", "first_batch", "verify_only"], baseline="refuse")
+        mine = table[table["government.initial_trust"] == trust].reset_index(drop=True)
+        assert mine["difference"].tolist() == pytest.approx(expected["difference"].tolist())
+        assert mine["p_value"].tolist() == pytest.approx(expected["p_value"].tolist())
+        assert mine["low"].tolist() == pytest.approx(expected["low"].tolist())
+
+
+def test_a_grid_of_numbers_has_no_point_differences(tmp_path):
+    done = sweep_runner.sweep(small_spec(parameters={"government.initial_trust": [0.2, 0.5]}, replications=3),
+                              tmp_path / "numbers", workers=1, figures=False)
+    assert done.differences is None and not (tmp_path / "numbers" / "point_differences.csv").exists()
+
+
+def test_console_shows_wilson_intervals_and_the_paired_differences(reference):
+    text = sweep_runner.format_summary(reference)
+    points = reference.points
+    row = points.iloc[0]
+    expected = (f"{100 * row['completed_rate']:5.1f}% [{100 * row['completed_low']:.1f}–"
+                f"{100 * row['completed_high']:.1f}]")
+    assert expected in text
+    assert "paired differences against the first value of protocol.commander_policy" in text
+
+
+def test_dry_run_prints_the_design_and_an_estimate_and_writes_nothing(tmp_path):
+    spec = _spec_file(tmp_path, replications=60)
+    proc = swapsim("sweep", spec, "--dry-run", "--workers", "2", "--replications", "25", "--seed", "9",
+                   "--out", tmp_path / "never")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "6 points × 25 replications = 150 runs" in out and "root seed 9" in out
+    assert "government.initial_trust: 3 distinct values (0.3, 0.45, 0.6)" in out
+    assert "estimated time: about" in out and "on 2 workers" in out and "nothing was run" in out
+    assert not (tmp_path / "never").exists() and not (ROOT / "results" / "resumable").exists()
+
+
+def test_replications_and_seed_on_the_command_line_replace_the_spec_values(tmp_path):
+    spec = _spec_file(tmp_path, replications=60)
+    out = tmp_path / "quick"
+    proc = swapsim("sweep", spec, "--replications", "3", "--seed", "5", "--workers", "1", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 6 * 3
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["replications"] == 3 and info["root_seed"] == 5 and info["spec"]["seed"] == 5
+    assert_bad = swapsim("sweep", spec, "--replications", "0", "--out", tmp_path / "x")
+    assert assert_bad.returncode == 2 and "--replications" in assert_bad.stderr
+
+
+def test_an_event_field_swept_by_id_gives_the_runs_of_the_scenario_with_that_value(tmp_path):
+    """Varying events.eid_ceasefire.release_boost: each point's runs equal runs of the base scenario with the
+    event's value changed by hand (an event field shapes the timeline, so each point gets its scenario)."""
+    from sim.experiments import runs as runner
+    from sim.model.scenario import load
+
+    spec = sweep.spec_from_dict({
+        "base": str(ROOT / "scenarios" / "decree_2020.yaml"), "replications": 6, "seed": 3, "sampler": "grid",
+        "parameters": {"events.eid_ceasefire.release_boost": [0.0, 0.6], "events.2.duration_days": [1, 9]},
+    }, source="events.yaml")
+    done = sweep_runner.sweep(spec, tmp_path / "events", workers=1, figures=False)
+    runs = done.runs()
+    decree = load(ROOT / "scenarios" / "decree_2020.yaml")
+    for (boost, days), group in runs.groupby(["events.eid_ceasefire.release_boost", "events.2.duration_days"]):
+        data = decree.model_dump(mode="json")
+        data["events"][2].update(release_boost=boost, duration_days=int(days))
+        by_hand = runner.run(Scenario.model_validate(data), runs=6, seed=3, series=False).runs
+        cols = ["seed", "outcome", "end_day", "government_released", "taliban_released", "final_trust_government"]
+        pd.testing.assert_frame_equal(group[cols].reset_index(drop=True), by_hand[cols].reset_index(drop=True))
+    assert runs.groupby("point")["government_released"].mean().nunique() > 1  # the event matters

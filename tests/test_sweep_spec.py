@@ -404,3 +404,37 @@ def test_an_empty_spec_is_an_error_not_a_sweep_of_defaults(tmp_path, text):
     with pytest.raises(ScenarioError) as err:
         sweep.load_spec(path)
     assert err.value.problems == [f"{path}: empty file: it holds no settings (a file of only comments is empty too)"]
+
+
+# ---------------------------------------------------------------- event fields by id or position
+
+
+def test_event_fields_are_named_by_id_or_position(tmp_path):
+    spec = spec_from(tmp_path, "parameters:\n  events.eid_ceasefire.duration_days: [1, 5]\n"
+                               "  events.1.amount: {start: 0.1, stop: 0.3, step: 0.1}\n")
+    design = sweep.expand(spec)
+    assert design["events.eid_ceasefire.duration_days"].tolist() == [1, 1, 1, 5, 5, 5]
+    scenario = sweep.point_scenario(load(DECREE), design.iloc[4])
+    assert scenario.events[2].duration_days == 5 and scenario.events[1].amount == pytest.approx(0.2)
+    assert scenario.events[0] == load(DECREE).events[0]
+
+
+def test_an_integer_event_field_gets_whole_numbers_from_a_sampler(tmp_path):
+    spec = spec_from(tmp_path, "sampler: lhs\nsamples: 12\nparameters:\n"
+                               "  events.eid_ceasefire.duration_days: {low: 1, high: 20}\n")
+    values = sweep.expand(spec)["events.eid_ceasefire.duration_days"]
+    assert values.dtype.kind == "i" and values.between(1, 20).all()
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("  events.eid_cesefire.duration_days: [1]\n", "no event with id 'eid_cesefire' (its ids: rival_presidents, "
+                                                   "aid_cut, eid_ceasefire)"),
+    ("  events.7.amount: [0.1]\n", "the base scenario has 3 events (positions 0 to 2)"),
+    ("  events.aid_cut.duration_days: [3]\n", "a pressure_shock event has no field 'duration_days' to vary"),
+    ("  events.aid_cut: [3]\n", "events.<id or position>.<field>"),
+    ("  events.eid_ceasefire.duration_days: [0, 5]\n", "must be at least 1"),
+])
+def test_bad_event_paths_get_one_line(tmp_path, body, fragment):
+    with pytest.raises(ScenarioError) as err:
+        spec_from(tmp_path, "parameters:\n" + body)
+    assert any(fragment in line for line in err.value.problems), err.value.problems

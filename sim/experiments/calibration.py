@@ -40,9 +40,10 @@ from sim import DEFAULT_SEED
 from sim.experiments import batches, storage
 from sim.experiments.provenance import code_version
 from sim.experiments.seeds import SEED_RULE
-from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, scenario_from_base
-from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, parameter_fields, read_raw, \
-    read_yaml, value_at, with_overrides
+from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, \
+    scenario_from_base
+from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, inert_parameters, \
+    parameter_fields, read_raw, read_yaml, value_at, with_overrides
 
 SIDES = {"government_released_taliban": "government_released", "taliban_released_government": "taliban_released"}
 METHODS = ("abc-smc", "rejection")
@@ -123,6 +124,10 @@ class CalibrationSpec(SpecFile):
     def _known(cls, parameters: dict[str, Prior]) -> dict[str, Prior]:
         problems = []
         for path, prior in parameters.items():
+            if is_event_path(path):
+                problems.append((path, "an event's fields cannot be fitted; fit scenario parameters (dotted paths "
+                                       "such as government.initial_trust)"))
+                continue
             if path in parameter_fields() and parameter_fields()[path].annotation not in (int, float):
                 problems.append((path, "only numeric parameters can be fitted (whole numbers or fractions)"))
                 continue
@@ -178,6 +183,13 @@ def base_scenario(spec: CalibrationSpec) -> Scenario:
     except ScenarioError as err:
         raise ScenarioError([line.replace(f"{spec.source}: fixed: ", f"{spec.source}: fixed.") for line in err.problems]) \
             from None
+
+
+def inert_warnings(spec: CalibrationSpec) -> list[str]:
+    """One line for each fitted parameter that has no effect under the base scenario with the fixed values: the
+    record cannot inform it, and its posterior will be its prior."""
+    inert = inert_parameters(base_scenario(spec), spec.parameters)
+    return [f"{spec.source}: parameters.{path}: {reason}" for path, reason in inert.items()]
 
 
 @dataclass

@@ -18,6 +18,7 @@ import importlib.util
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +40,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from sim import DEFAULT_SEED
@@ -50,6 +52,7 @@ from sim.model.scenario import (
     Section,
     format_errors,
     from_dict,
+    inert_parameters,
     parameter_fields,
     load,
     read_raw,
@@ -297,18 +300,81 @@ class SweepSpec(SpecFile):
 # ---------------------------------------------------------------- scenario parameters
 
 
+EVENT_PATH = re.compile(r"^events\.(?P<ref>[A-Za-z0-9_]+)\.(?P<field>[a-z_]+)$")
+
+
+def is_event_path(path: str) -> bool:
+    """Whether a dotted path names a field of one of the scenario's events (events.<id or position>.<field>)."""
+    return path.startswith("events.")
+
+
+def event_field(base: Scenario, path: str) -> tuple[int, FieldInfo]:
+    """The position of the event a path names in the base scenario's list, by id or by position, and the field's
+    schema; a ValueError says what is wrong."""
+    match = EVENT_PATH.match(path)
+    if not match:
+        raise ValueError("an event parameter is named events.<id or position>.<field>, "
+                         "for instance events.eid_ceasefire.duration_days")
+    ref, name = match["ref"], match["field"]
+    events = base.events
+    if ref.isdigit():
+        index = int(ref)
+        if index >= len(events):
+            raise ValueError(f"the base scenario has {len(events)} events (positions 0 to {len(events) - 1})")
+    else:
+        found = [i for i, event in enumerate(events) if event.id == ref]
+        if not found:
+            ids = ", ".join(e.id for e in events if e.id) or "none"
+            raise ValueError(f"the base scenario has no event with id {ref!r} (its ids: {ids})")
+        index = found[0]
+    fields = type(events[index]).model_fields
+    if name not in fields or name in ("type", "id"):
+        names = ", ".join(f for f in fields if f not in ("type", "id"))
+        raise ValueError(f"a {events[index].type} event has no field {name!r} to vary (its fields: {names})")
+    return index, fields[name]
+
+
+def apply_overrides(base: Scenario, overrides: Mapping[str, Any], source: str = "<overrides>") -> Scenario:
+    """The base scenario with values by dotted path: scenario parameters and event fields (events.<id>.<field>);
+    raises ScenarioError naming `source` and the path."""
+    events = {path: value for path, value in overrides.items() if is_event_path(path)}
+    if events:
+        data = base.model_dump(mode="json")
+        for path, value in events.items():
+            try:
+                index, _ = event_field(base, path)
+            except ValueError as err:
+                raise ScenarioError([f"{source}: {path}: {err}"]) from None
+            field = path.rsplit(".", 1)[1]
+            data["events"][index][field] = _plain(value)
+            if field in ("day", "date"):  # an event has one or the other
+                data["events"][index]["date" if field == "day" else "day"] = None
+        base = from_dict(data, source)
+    rest = {path: value for path, value in overrides.items() if not is_event_path(path)}
+    return with_overrides(base, rest, source) if rest else base
+
+
 @functools.cache
 def _adapter(path: str) -> TypeAdapter:
     field = parameter_fields()[path]
     return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
 
 
-def _is_integer(path: str) -> bool:
+def _is_integer(path: str, base: Scenario | None = None) -> bool:
+    if is_event_path(path):
+        return base is not None and _event_annotation(base, path) is int
     return parameter_fields()[path].annotation is int
 
 
 def _is_numeric(path: str) -> bool:
-    return parameter_fields()[path].annotation in (int, float)
+    return is_event_path(path) or parameter_fields()[path].annotation in (int, float)
+
+
+def _event_annotation(base: Scenario, path: str) -> Any:
+    """The type of an event field (int, float...), the optional `| None` of the event classes aside."""
+    annotation = event_field(base, path)[1].annotation
+    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    return args[0] if len(args) == 1 else annotation
 
 
 def _span(path: str) -> str:
@@ -337,6 +403,9 @@ def _value_problem(path: str, value: Any) -> str | None:
 def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]:
     """Problems of one parameter that need no base scenario: its path and the type and range of its values."""
     paths = parameter_fields()
+    if is_event_path(path):  # checked against the base scenario's events once it is loaded (`check`)
+        return [] if EVENT_PATH.match(path) else [
+            "an event parameter is named events.<id or position>.<field>, for instance events.eid_ceasefire.duration_days"]
     if path not in paths:
         sections = {p.split(".")[0] for p in paths}
         if path in sections:
@@ -356,17 +425,22 @@ def _first_in(section: str) -> str:
     return next(p for p in parameter_fields() if p.startswith(section + ".")).split(".", 1)[1]
 
 
-def _used_values(path: str, value: ValuesList | Range | Bounds) -> list[Any]:
+def _used_values(path: str, value: ValuesList | Range | Bounds, base: Scenario | None = None) -> list[Any]:
     """The values the sweep will give this parameter (both ends for bounds)."""
     if isinstance(value, Bounds):
         ends = [value.low, value.high]
-        return [int(round(v)) for v in ends] if _is_integer(path) else ends
-    return [_as_field_type(path, v) for v in value.values()]
+        return [int(round(v)) for v in ends] if _is_integer(path, base) else ends
+    return [_as_field_type(path, v, base) for v in value.values()]
 
 
-def _as_field_type(path: str, value: Any) -> Any:
+def _as_field_type(path: str, value: Any, base: Scenario | None = None) -> Any:
     """An int for an integer field when the value is whole (500.0 -> 500), a float for a float field (1 -> 1.0)."""
-    kind = parameter_fields()[path].annotation
+    if is_event_path(path):
+        if base is None:
+            return value
+        kind = _event_annotation(base, path)
+    else:
+        kind = parameter_fields()[path].annotation
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -393,13 +467,14 @@ def spec_from_dict(data: dict, source: str = "<sweep>", folder: str | Path | Non
     return spec
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep file, its base scenario and every value it will use.
+def load_spec(path: str | Path, **changes: Any) -> SweepSpec:
+    """Read and validate a sweep file, its base scenario and every value it will use; `changes` replace the
+    file's top-level values (`replications=20`, `seed=1`: a quick try without a copy of the spec).
 
     Raises ScenarioError with one line per problem ("FILE: dotted.field: what is wrong").
     """
     path = Path(path)
-    data = read_raw(path)
+    data = {**read_raw(path), **{key: value for key, value in changes.items() if value is not None}}
     # read_raw merges a parent's keys under `extends`; name and description belong to this file alone.
     own = read_yaml(path)
     data["name"] = own.get("name", path.stem)
@@ -422,8 +497,16 @@ def check(spec: SweepSpec) -> None:
 
 def _value_problems(spec: SweepSpec, base: Scenario) -> list[str]:
     problems: list[str] = []
+    for path in spec.parameters:
+        if is_event_path(path):
+            try:
+                event_field(base, path)
+            except ValueError as err:
+                problems.append(f"{spec.source}: parameters.{path}: {err}")
+    if problems:
+        return problems
     for path, value in spec.parameters.items():
-        for v in _used_values(path, value):
+        for v in _used_values(path, value, base):
             for line in _override_problems(base, {path: v}):
                 msg = f"{spec.source}: parameters.{path}: value {v!r} makes the base scenario invalid: {line}"
                 if msg not in problems:
@@ -477,10 +560,17 @@ _PROBE = "\x00probe"
 
 def _override_problems(base: Scenario, overrides: dict[str, Any]) -> list[str]:
     try:
-        with_overrides(base, overrides, _PROBE)
+        apply_overrides(base, overrides, _PROBE)
     except ScenarioError as err:
         return [line.removeprefix(f"{_PROBE}: ") for line in err.problems]
     return []
+
+
+def inert_warnings(spec: SweepSpec) -> list[str]:
+    """One line for each varied parameter that has no effect under the base scenario (a sweep of it would give
+    the same runs at every point): `SPEC: parameters.PATH: has no effect unless ...`."""
+    inert = inert_parameters(base_scenario(spec), spec.parameters)
+    return [f"{spec.source}: parameters.{path}: {reason}" for path, reason in inert.items()]
 
 
 def base_scenario(spec: SweepSpec) -> Scenario:
@@ -516,14 +606,15 @@ def _design_rng(spec: SweepSpec) -> np.random.Generator:
 def expand(spec: SweepSpec) -> pd.DataFrame:
     """The design points, one row each: `point` (0..P-1), then one column per parameter in the spec's order."""
     names = list(spec.parameters)
+    base = base_scenario(spec) if any(is_event_path(p) for p in names) else None
     if spec.sampler == "grid":
-        columns = [_used_values(p, v) for p, v in spec.parameters.items()]
+        columns = [_used_values(p, v, base) for p, v in spec.parameters.items()]
         rows = list(itertools.product(*columns))
         table = pd.DataFrame(rows, columns=names)
     else:
         table = pd.DataFrame(_bounded_design(spec), columns=names)
         for name in names:
-            if _is_integer(name):
+            if _is_integer(name, base):
                 table[name] = np.rint(table[name]).astype(np.int64)
     table.insert(0, "point", np.arange(len(table), dtype=np.int64))
     return table
@@ -566,12 +657,12 @@ def _plain(value: Any) -> Any:
 
 def _overrides(row: Mapping[str, Any]) -> dict[str, Any]:
     paths = parameter_fields()
-    return {k: _plain(v) for k, v in row.items() if k in paths}
+    return {k: _plain(v) for k, v in row.items() if k in paths or is_event_path(k)}
 
 
 def point_scenario(base: Scenario, row: Mapping[str, Any] | pd.Series) -> Scenario:
     """The base scenario with one design row's parameter values applied (columns that are not parameters are ignored)."""
-    return with_overrides(base, _overrides(row.to_dict() if isinstance(row, pd.Series) else row))
+    return apply_overrides(base, _overrides(row.to_dict() if isinstance(row, pd.Series) else row))
 
 
 def replicate_seeds(spec: SweepSpec) -> np.ndarray:

@@ -86,6 +86,44 @@ def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None 
     return SweepRun(spec, out, layout, manifest, len(todo), time.perf_counter() - started, aside)
 
 
+@dataclass
+class Plan:
+    """What a sweep would run, without running it: the design, its size and a timed estimate (`--dry-run`)."""
+
+    spec: spec_module.SweepSpec
+    design: pd.DataFrame
+    replications: int
+    chunk_size: int
+    workers: int
+    timed_runs: int
+    timed_seconds: float
+
+    @property
+    def total_runs(self) -> int:
+        return len(self.design) * self.replications
+
+    @property
+    def seconds(self) -> float:
+        """Estimated computing time of every run on the workers, from this process's pace on a sample of the runs
+        (spread over the design); writing and figures come on top."""
+        return self.total_runs / (self.timed_runs / self.timed_seconds) / self.workers
+
+
+def plan(spec: spec_module.SweepSpec, workers: int | None = None, lanes: int | None = None) -> Plan:
+    """The sweep's design, and the time one chunk's worth of its runs (points spread over the design, replicate
+    seeds in turn; at most 4,000) takes as one batch of lanes in this process."""
+    workers = workers or pool.default_workers()
+    base = spec_module.base_scenario(spec)
+    design = spec_module.expand(spec)
+    seeds = spec_module.replicate_seeds(spec)
+    total = len(design) * len(seeds)
+    chunk_size = spec.chunk_size or chunks.auto_chunk_size(total, workers, lanes or batches.DEFAULT_LANES)
+    run = np.unique(np.linspace(0, total - 1, min(chunk_size, total, 4000)).round().astype(np.int64))
+    started = time.perf_counter()
+    batches.run_batch(_batch(0, run, base, design, list(spec.parameters), seeds))
+    return Plan(spec, design, len(seeds), chunk_size, workers, len(run), time.perf_counter() - started)
+
+
 def _manifest(spec, base: Scenario, design: pd.DataFrame, seeds, workers: int, lanes: int | None, command,
               posterior: Posterior | None) -> dict:
     total = len(design) * len(seeds)
@@ -110,28 +148,33 @@ def _manifest(spec, base: Scenario, design: pd.DataFrame, seeds, workers: int, l
 
 def _batches(layout: chunks.Layout, todo: list[int], base: Scenario, design: pd.DataFrame, params: list[str],
              seeds: np.ndarray, posterior: Posterior | None = None) -> Iterator[batches.Batch]:
-    """The batch of lanes of each chunk still to run: its runs' points, replicates, seeds and parameter values.
+    """The batch of lanes of each chunk still to run."""
+    for index in todo:
+        first, last = layout.bounds(index)
+        yield _batch(index, np.arange(first, last), base, design, params, seeds, posterior)
 
-    Parameters the lanes can take as overrides go as arrays; any other (a date, say) gets a
-    scenario per point.
+
+def _batch(index: int, run: np.ndarray, base: Scenario, design: pd.DataFrame, params: list[str], seeds: np.ndarray,
+           posterior: Posterior | None = None) -> batches.Batch:
+    """One batch of lanes for these runs (by number): their points, replicates, seeds and parameter values.
+
+    Parameters the lanes can take as overrides go as arrays; any other (a date, an event's
+    field) gets a scenario per point.
     """
     replications = len(seeds)
     direct = [p for p in params if overridable(p)]
     rebuilt = [p for p in params if not overridable(p)]
-    for index in todo:
-        first, last = layout.bounds(index)
-        run = np.arange(first, last)
-        point, replicate = run // replications, run % replications
-        rows = design.iloc[point]
-        if rebuilt:
-            distinct = sorted(set(point.tolist()))
-            scenarios = tuple(spec_module.point_scenario(base, design.iloc[p][rebuilt]) for p in distinct)
-            scenario_of_lane = np.searchsorted(distinct, point)
-        else:
-            scenarios, scenario_of_lane = (base,), np.zeros(len(run), dtype=np.int64)
-        labels = {"point": point, "replicate": replicate}
-        labels.update({p: rows[p].to_numpy() for p in params})
-        overrides = posterior.overrides(base, seeds[replicate], keep=frozenset(params)) if posterior else {}
-        overrides.update({p: rows[p].to_numpy() for p in direct})
-        yield batches.Batch(index=index, scenarios=scenarios, scenario_of_lane=scenario_of_lane,
-                            seeds=seeds[replicate], labels=labels, overrides=overrides)
+    point, replicate = run // replications, run % replications
+    rows = design.iloc[point]
+    if rebuilt:
+        distinct = sorted(set(point.tolist()))
+        scenarios = tuple(spec_module.point_scenario(base, design.iloc[p][rebuilt]) for p in distinct)
+        scenario_of_lane = np.searchsorted(distinct, point)
+    else:
+        scenarios, scenario_of_lane = (base,), np.zeros(len(run), dtype=np.int64)
+    labels = {"point": point, "replicate": replicate}
+    labels.update({p: rows[p].to_numpy() for p in params})
+    overrides = posterior.overrides(base, seeds[replicate], keep=frozenset(params)) if posterior else {}
+    overrides.update({p: rows[p].to_numpy() for p in direct})
+    return batches.Batch(index=index, scenarios=scenarios, scenario_of_lane=scenario_of_lane,
+                         seeds=seeds[replicate], labels=labels, overrides=overrides)

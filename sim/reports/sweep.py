@@ -15,16 +15,18 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.experiments import chunks, storage
 from sim.experiments import sweep_spec as spec_module
 from sim.experiments.calibration import Posterior
-from sim.experiments.sweeps import SweepRun, run_sweep
+from sim.experiments.sweeps import Plan, SweepRun, run_sweep
 from sim.model.outcomes import OUTCOMES
-from sim.reports import analysis
+from sim.reports import analysis, comparison
 from sim.reports import figures as drawing
 from sim.reports import sweep_figures
+from sim.reports.words import count
 
 
 @dataclass
@@ -36,6 +38,7 @@ class SweepResults:
     points: pd.DataFrame
     sobol: pd.DataFrame | None
     summary: dict
+    differences: pd.DataFrame | None = None  # grids with a choice parameter: paired differences between its values
 
     def runs(self) -> pd.DataFrame:
         """Every run (point, replicate, seed, parameters, outcome, metrics); loads runs.parquet."""
@@ -61,6 +64,9 @@ def report(done: SweepRun, figures: bool = True) -> SweepResults:
     if spec.sampler == "sobol":
         sobol = analysis.sobol_indices(spec_module.problem(spec), points, spec.outputs, spec.seed)
         storage.write_csv(out / "sobol.csv", sobol)
+    differences = point_differences(spec, layout, params)
+    if differences is not None:
+        storage.write_csv(out / "point_differences.csv", differences)
     if figures:
         for name, fig in sweep_figures.sweep_figures(points, params, spec.name, spec.sampler, sobol).items():
             drawing.save(fig, out / "figures" / f"{name}.png")
@@ -87,21 +93,98 @@ def report(done: SweepRun, figures: bool = True) -> SweepResults:
     storage.write_json(out / "sweep.json", manifest)
     if done.aside is not None:
         shutil.rmtree(done.aside, ignore_errors=True)
-    return SweepResults(spec, out, points, sobol, summary)
+    return SweepResults(spec, out, points, sobol, summary, differences)
+
+
+def categorical_parameters(spec: spec_module.SweepSpec, params: list[str]) -> list[str]:
+    """The grid's parameters whose values are choices (a commander policy, a yes/no), not numbers."""
+    if spec.sampler != "grid":
+        return []
+    design = spec_module.expand(spec)
+    return [p for p in params if not pd.api.types.is_numeric_dtype(design[p]) or pd.api.types.is_bool_dtype(design[p])]
+
+
+def point_differences(spec: spec_module.SweepSpec, layout: chunks.Layout, params: list[str]) -> pd.DataFrame | None:
+    """For each choice parameter of a grid, each of its values against the first, at every combination of the other
+    parameters: the paired difference of each outcome rate (replicate k has the same seed at every point), as
+    `swapsim compare` gives between scenarios. None when the sweep has no choice parameter."""
+    choices = categorical_parameters(spec, params)
+    if not choices:
+        return None
+    runs = pd.concat(frame[["point", "replicate", "seed", "outcome", *params]] for frame in chunks.iter_chunk_frames(layout))
+    runs = runs[runs["outcome"] != "error"]
+    tables = []
+    for choice in choices:
+        others = [p for p in params if p != choice]
+        levels = [str(v) for v in dict.fromkeys(spec_module.expand(spec)[choice])]
+        groups = runs.groupby(others, sort=False) if others else [((), runs)]
+        for key, group in groups:
+            paired = group.assign(scenario=group[choice].astype(str), run=group["replicate"])
+            table = comparison.differences_of(paired, names=levels, baseline=levels[0])
+            fixed = dict(zip(others, key if isinstance(key, tuple) else (key,)))
+            tables.append(table.rename(columns={"scenario": "value", "baseline": "baseline_value"})
+                          .assign(parameter=choice, **fixed))
+    table = pd.concat(tables, ignore_index=True)
+    first = ["parameter", "value", "baseline_value", *[p for p in params if p in table]]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def _rate_text(rate: float, low: float, high: float) -> str:
+    """"45.0% [38.2–51.9]": a rate and its Wilson 95% interval, in one column of a table."""
+    return "—" if np.isnan(rate) else f"{100 * rate:5.1f}% [{100 * low:.1f}–{100 * high:.1f}]"
+
+
+def format_plan(plan: Plan) -> str:
+    """What `swapsim sweep --dry-run` prints: the design, its size and the estimated time."""
+    spec, design = plan.spec, plan.design
+    lines = [f"{spec.name}: {spec.sampler} design over {count(len(spec.parameters), 'parameter')}: "
+             f"{count(len(design), 'point')} × {count(plan.replications, 'replication')} = "
+             f"{count(plan.total_runs, 'run')}, in chunks of {plan.chunk_size:,}; root seed {spec.seed}"]
+    for path in spec.parameters:
+        values = design[path].drop_duplicates()
+        text = (lambda v: f"{v:.4g}") if pd.api.types.is_float_dtype(values) else str
+        shown = ", ".join(map(text, values.head(6).tolist())) + (", ..." if len(values) > 6 else "")
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        span = f"{text(values.min())} to {text(values.max())}, " if numeric and len(values) > 6 else ""
+        lines.append(f"  {path}: {span}{count(len(values), 'distinct value')} ({shown})")
+    lines.append(f"  estimated time: about {plan.seconds:,.1f} s of runs on {count(plan.workers, 'worker')}, "
+                 f"from {plan.timed_runs:,} of its runs timed here in "
+                 f"{plan.timed_seconds:.2f} s (writing and figures come on top)")
+    lines.append("nothing was run (--dry-run)")
+    return "\n".join(lines)
+
+
+def _differences_text(differences: pd.DataFrame, shown: int) -> list[str]:
+    """The paired differences of the completion and collapse rates, each value of a choice against the first."""
+    rows = differences[differences["outcome"].isin(["completed", "collapsed"])]
+    fixed = [c for c in rows.columns[3:] if c not in comparison.DIFFERENCE_COLUMNS and c != "parameter"]
+    table = rows[["value", "baseline_value", *fixed, "outcome"]].copy()
+    table["difference (95% interval), points"] = [
+        f"{100 * d:+5.1f} [{100 * lo:+.1f} to {100 * hi:+.1f}]" for d, lo, hi in rows[["difference", "low", "high"]].to_numpy()]
+    table["McNemar p"] = rows["p_value"].map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}")
+    head = [f"  paired differences against the first value of {', '.join(dict.fromkeys(rows['parameter']))}"
+            " (replicate k has the same seed at every point):"]
+    if len(table) > 4 * shown:
+        head[0] += f" the first {4 * shown} of {len(table)}"
+        table = table.head(4 * shown)
+    return head + [table.to_string(index=False)]
 
 
 def format_summary(results: SweepResults, shown: int = 6) -> str:
     """The terminal summary: totals and overall rates, then the points most and least prone to break down."""
     s, points = results.summary, results.points
     rates = ", ".join(f"{name} {o['rate']:.1%}" for name, o in s["outcomes"].items() if o["rate"] is not None)
-    lines = [f"{s['name']}: {s['points']} points × {s['replications']} replications = {s['runs']:,} runs"
-             f" ({s['failed_runs']} failed); {s['chunks_run_this_time']} of {s['chunks']} chunks run now"
+    lines = [f"{s['name']}: {count(s['points'], 'point')} × {count(s['replications'], 'replication')} = "
+             f"{count(s['runs'], 'run')} ({s['failed_runs']} failed); {s['chunks_run_this_time']} of "
+             f"{count(s['chunks'], 'chunk')} run now"
              f" in {s['seconds_this_time']:.1f} s", f"  over all runs: {rates}", ""]
     cols = [c for c in points.columns if c in results.spec.parameters]
-    table = points[["point", *cols, "completed_rate", "deadlocked_rate", "collapsed_rate", "runs"]].copy()
+    table = points[["point", *cols]].copy()
+    for name in ("completed", "deadlocked", "collapsed"):
+        table[f"{name} (95% interval)"] = [_rate_text(*row) for row in
+                                           points[[f"{name}_rate", f"{name}_low", f"{name}_high"]].to_numpy()]
+    table["runs"] = points["runs"]
     ranked = table.assign(_broken=points["deadlock_or_collapse_rate"]).sort_values(["_broken", "point"])
-    for c in ("completed_rate", "deadlocked_rate", "collapsed_rate"):
-        table[c] = (100 * table[c]).map("{:5.1f}%".format)
     if len(table) <= 2 * shown:
         lines.append(table.to_string(index=False))
     else:
@@ -109,5 +192,7 @@ def format_summary(results: SweepResults, shown: int = 6) -> str:
                   table.loc[ranked.index[::-1][:shown]].to_string(index=False), "",
                   f"  the {shown} points with the least:", table.loc[ranked.index[:shown]].to_string(index=False), "",
                   f"  every point: {results.out / 'points.csv'}"]
+    if results.differences is not None:
+        lines += ["", *_differences_text(results.differences, shown), f"  every difference: {results.out / 'point_differences.csv'}"]
     lines += ["", f"written to {results.out}/ (runs.parquet, points.parquet, CSV copies, summary.json, figures/)"]
     return "\n".join(lines)
