@@ -11,6 +11,8 @@ parameters, whatever the other lanes hold. One lane is the classic single run.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import mesa
 import numpy as np
@@ -20,7 +22,7 @@ from numpy.typing import ArrayLike
 from sim.model import outcomes, rules
 from sim.model.agents import GovernmentAgent, TalibanAgent
 from sim.model.lanes import Lanes
-from sim.model.scenario import Scenario
+from sim.model.scenario import Scenario, overrides_from_keywords, resolve, with_overrides
 from sim.model.streams import Streams
 
 # The daily series: column -> the attribute read after each day (`_report`), through agents where dotted.
@@ -59,10 +61,34 @@ def _seeds(seed: int | Sequence[int] | ArrayLike | None, rng: int | None) -> np.
     return seeds
 
 
+def _scenarios(scenario: str | Path | Scenario | Sequence[str | Path | Scenario] | None,
+               keywords: Mapping[str, Any]) -> Scenario | list[Scenario]:
+    """The scenario (or one per lane) that `scenario` names, with the keyword parameters' values (dotted paths).
+
+    None is the schema's defaults, `Scenario()`, as it has always been. Each distinct scenario is
+    loaded, and re-validated with the keywords, once, however many lanes share it.
+    """
+    single = isinstance(scenario, str) or not isinstance(scenario, Sequence)  # a list or tuple: one per lane
+    done: dict[Any, Scenario] = {}
+
+    def one(given: str | Path | Scenario | None) -> Scenario:
+        key = (type(given), given) if isinstance(given, (str, Path)) else id(given)
+        if key not in done:
+            base = Scenario() if given is None else resolve(given)
+            done[key] = with_overrides(base, dict(keywords), "ExchangeModel") if keywords else base
+        return done[key]
+
+    return one(scenario) if single else [one(s) for s in scenario]
+
+
 class ExchangeModel(mesa.Model):
     """A batched prisoner exchange between the Afghan government and the Taliban, for one or many runs.
 
-    - `scenario`: one Scenario for every lane, or a list with one per lane;
+    - `scenario`: one scenario for every lane, or a list with one per lane. A scenario is a
+      Scenario, a bundled scenario's name (`"decree_2020"`, the default, loads
+      scenarios/decree_2020.yaml; `sim.model.scenario.bundled_names()` lists them) or a
+      scenario file's path. `None` is the schema's defaults, `Scenario()` (no events: not the
+      same as decree_2020);
     - `seed`: the run's integer seed, or a list with one per lane (the number of lanes);
       `rng` is Mesa's name for a single seed;
     - `overrides`: dotted parameter path -> one value per lane (or one for all), on top of
@@ -71,12 +97,23 @@ class ExchangeModel(mesa.Model):
     - `snapshot_days`: days at whose end both sides' cumulative releases are kept (`snapshots()`),
       a cheap record for calibration and forecasts;
     - `history_seeds`, `history_until`: lane k draws its chance from `history_seeds[k]` up to day
-      `history_until`, then from its own seed (a forecast continuing a history a calibration accepted).
+      `history_until`, then from its own seed (a forecast continuing a history a calibration accepted);
+    - `**parameters`: scenario parameters as keywords, each its dotted path with `__` for each dot
+      (`government__initial_trust=0.3`, `protocol__conditions__max_attacks_per_day=5`,
+      `protocol__commander_policy="first_batch"`). They replace the scenario's values (every
+      scenario's, given a list) and are validated as a scenario file's are, before the lanes are
+      built; `overrides` then apply on top of them. This is how Mesa's tools build the model from
+      keywords alone: `mesa.batch_run(ExchangeModel, parameters={"scenario": "decree_2020",
+      "government__initial_trust": [0.2, 0.6]}, rng=seeds, max_steps=10_000)`, or SolaraViz's
+      `model_params`. A row of batch_run has `Step` = the days simulated (`end_day` + 1).
+
+    An unknown keyword, a value out of its range or an unknown scenario name raises
+    ScenarioError, one line per problem naming the keyword or the dotted path.
     """
 
     def __init__(
         self,
-        scenario: Scenario | Sequence[Scenario] | None = None,
+        scenario: str | Path | Scenario | Sequence[str | Path | Scenario] | None = "decree_2020",
         seed: int | Sequence[int] | None = None,
         *,
         overrides: Mapping[str, ArrayLike] | None = None,
@@ -85,11 +122,13 @@ class ExchangeModel(mesa.Model):
         history_seeds: Sequence[int] | ArrayLike | None = None,
         history_until: int = -1,
         rng: int | None = None,
+        **parameters: Any,
     ):
+        scenarios = _scenarios(scenario, overrides_from_keywords(parameters))
         seeds = _seeds(seed, rng)
         super().__init__(rng=int(seeds[0]))
         self.seeds = seeds
-        self.lanes = Lanes(Scenario() if scenario is None else scenario, size=len(seeds), overrides=overrides)
+        self.lanes = Lanes(scenarios, size=len(seeds), overrides=overrides)
         self.n_lanes = self.lanes.size
         self.params = params = self.lanes.params
         if history_seeds is not None:
@@ -129,6 +168,18 @@ class ExchangeModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, path=path: m._report(path)) for name, path in SERIES.items()})
         self.running = True
+
+    # Mesa's own `scenario` (mesa.experimental.scenarios), which Model.__init__ sets to one holding only the seed,
+    # is not kept: were it there, SolaraViz would rebuild the model (its Reset) with that object as the
+    # `scenario` keyword, in place of the scenario the user chose. The scenarios the lanes run: `lanes.scenarios`.
+    @property
+    def scenario(self) -> None:
+        """None: this model has no Mesa scenario (see `lanes.scenarios` for the scenarios it runs)."""
+        return None
+
+    @scenario.setter
+    def scenario(self, value: Any) -> None:
+        """Mesa's Model.__init__ sets its scenario here; it is let go."""
 
     # ------------------------------------------------------------------ the day
 
