@@ -348,3 +348,10 @@ def test_one_run_reads_one_run(tmp_path):
     proc = swapsim("run", DECREE, "--runs", 1, "--out", tmp_path / "one", "--workers", 1)
     assert proc.returncode == 0, proc.stderr
     assert "decree_2020: 1 run, root seed" in proc.stdout and "1 runs" not in proc.stdout
+
+
+def test_written_to_lists_only_what_was_written(tmp_path):
+    proc = swapsim("run", DECREE, "--runs", 5, "--no-series", "--out", tmp_path / "bare", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert f"written to {tmp_path / 'bare'}/ (summary.json, runs.parquet)" in proc.stdout
+    assert not (tmp_path / "bare" / "series.parquet").exists() and not (tmp_path / "bare" / "figures").exists()

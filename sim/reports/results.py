@@ -193,5 +193,7 @@ def format_summary(result: dict, scenario: Scenario, out: Path | None = None) ->
         f" median longest stall {m['longest_stall_days']['median']:.0f} days",
     ]
     if out is not None:
-        lines += ["", f"  written to {out}/ (summary.json, runs.parquet, series.parquet, figures/)"]
+        written = [name for name in ("summary.json", "runs.parquet", "series.parquet", "figures/")
+                   if (Path(out) / name.rstrip("/")).exists()]
+        lines += ["", f"  written to {out}/ ({', '.join(written)})"]
     return "\n".join(lines)
