@@ -262,6 +262,36 @@ def _validated(path: str) -> tuple[str, str]:
     return "", to_yaml(load(path))
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from sim.dashboard import assets, server
+    from sim.model.scenario import resolve
+
+    if args.fetch_assets:
+        try:
+            fetched = assets.fetch(say=lambda line: print(f"swapsim: {line}", file=sys.stderr, flush=True))
+        except RuntimeError as err:
+            raise UsageError(f"--fetch-assets: {err}") from None
+        print(f"front-end files {'fetched into' if fetched else 'already in'} {assets.cache_dir()}")
+        return 0
+    resolve(args.scenario)  # a bad scenario is a one-line error here, before the server starts
+    if args.posterior:
+        from sim.experiments.calibration import load_posterior
+
+        load_posterior(args.posterior)
+    if args.host not in server.LOCAL_HOSTS:
+        _warn([f"--host {args.host}: the dashboard is reachable from other machines, with no password; "
+               "anyone who reaches it can run simulations and save scenario files into --out"])
+    lacking = assets.missing()
+    if lacking:
+        _warn([f"front-end files not cached ({', '.join(f'{n}@{v}' for n, v in lacking)}): the page will try to "
+               "fetch them online; run `swapsim dashboard --fetch-assets` once, while online, to work offline"])
+    shown = "localhost" if args.host in server.LOCAL_HOSTS else args.host
+    print(f"swapsim dashboard on http://{shown}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    env = server.environment(args.scenario, Path(args.out), args.posterior, args.runs)
+    server.serve(args.host, args.port, env)
+    return 0  # not reached: the process has become the server
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.calibration:
         from sim.experiments import calibration
@@ -385,6 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-runs", type=_positive_int, default=20000,
                    help="ceiling on runs per scenario with --precision (default %(default)s)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("dashboard", help="serve the dashboard in the browser: one run step by step and an ensemble "
+                                         "that follows the sliders")
+    p.add_argument("scenario", nargs="?", default="decree_2020", metavar="SCENARIO",
+                   help="a bundled scenario's name or a scenario file (default decree_2020)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_whole_number(1), default=8765, help="port (default %(default)s)")
+    p.add_argument("--out", default="results/dashboard",
+                   help="folder the Save button writes scenario files into (default %(default)s)")
+    p.add_argument("--runs", type=_positive_int, default=500, help="runs in the ensemble (default %(default)s)")
+    _add_posterior(p)
+    p.add_argument("--fetch-assets", action="store_true",
+                   help="put the page's front-end files into the local cache (needs npm and the npm registry, "
+                        "once), so that the dashboard works offline; then exit")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("validate", help="check scenario files, sweep specs or calibration specs and print their "
                                         "resolved values")

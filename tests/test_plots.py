@@ -163,6 +163,22 @@ def test_releases_many_runs(many, scenario, observed):
     assert gov_ax.get_ylim()[1] >= 5000 and tal_ax.get_ylim()[1] < 2000, "each side on its own scale"
 
 
+def test_paired_releases_draw_each_ensemble_with_its_band(many, scenario, observed):
+    series, _ = many
+    first, second = series[series["run"] < 10], series[series["run"] >= 10]
+    fig = plots.paired_releases_figure({"as written": bands(first, scenario), "changed": bands(second, scenario)},
+                                       scenario, observed)
+    gov_ax, tal_ax = check_readable(fig, scenario, "10 runs")
+    assert "changed against as written" in fig.get_suptitle()
+    for ax in (gov_ax, tal_ax):
+        legend = legend_texts(ax)
+        for name in ("as written", "changed"):
+            assert f"{name}: median (ended runs count at their final value)" in legend
+            assert any(t.startswith(f"{name}: 5–95% of runs") for t in legend)
+        assert gids(ax, "event") == len(EVENTS)
+    assert any("Observed 2020 (news reports)" in t for t in legend_texts(gov_ax))
+
+
 def line_labelled(ax, start: str):
     return next(line for line in ax.lines if line.get_label().startswith(start))
 

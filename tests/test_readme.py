@@ -63,7 +63,7 @@ def _commands() -> list[list[str]]:
     commands = []
     for line in lines:
         for part in line.split("&&"):
-            words = shlex.split(part.strip())
+            words = shlex.split(part.strip(), comments=True)
             if not words or not words[0].endswith("swapsim") or len(words) < 2:
                 continue
             words = words[1:]

@@ -53,7 +53,10 @@ GOING = "over the runs still going"
 
 
 def _title(scenario: Scenario, what: str, runs: int, single: pd.DataFrame | None = None) -> str:
-    who = f"run {single['run'].iloc[0]}" if single is not None and "run" in single else count(runs, "run")
+    if single is None:
+        who = count(runs, "run")
+    else:
+        who = f"run {single['run'].iloc[0]}" if "run" in single and len(single) else "one run"
     return f"{scenario.metadata.name}: {what} ({who})"
 
 
@@ -166,6 +169,24 @@ def _observed(ax, observed: pd.DataFrame | None, side: str, color: str) -> None:
                    label=f"Observed 2020 (news reports), {level} confidence", gid="observed")
 
 
+def _finish_release_axes(gov_ax, tal_ax, scenario: Scenario, observed: pd.DataFrame | None,
+                         observed_colors: tuple[str, str]) -> None:
+    """What every release figure has: events, observed 2020 points, the totals, labels, dates and legends."""
+    p = scenario.protocol
+    _mark_events([gov_ax, tal_ax], scenario)
+    _observed(gov_ax, observed, "government_released_taliban", observed_colors[0])
+    _observed(tal_ax, observed, "taliban_released_government", observed_colors[1])
+    for ax, total, who in ((gov_ax, p.government_prisoners, "Taliban prisoners held by the government"),
+                           (tal_ax, p.taliban_prisoners, "Government personnel held by the Taliban")):
+        ax.axhline(total, color="0.6", linewidth=0.8, label=f"All {total:,} to be freed")
+        ax.set_ylim(0, total * 1.08)
+        ax.set_ylabel("Prisoners released (cumulative)")
+        ax.set_title(who, loc="left", fontsize="medium")
+        ax.yaxis.set_major_formatter("{x:,.0f}")
+        _date_axis(ax, scenario, label=ax is tal_ax)
+        _legend(ax)
+
+
 def releases_figure(bands: DailyBands, scenario: Scenario, observed: pd.DataFrame | None = None,
                     single: pd.DataFrame | None = None) -> Figure:
     """Cumulative releases on both sides against the scheduled path, with observed 2020 figures if given.
@@ -198,19 +219,27 @@ def releases_figure(bands: DailyBands, scenario: Scenario, observed: pd.DataFram
         tal_ax.plot(calendar, reciprocal, color=SCHEDULE_COLOR, linestyle="--",
                     label=f"Owed at {ratio} (median government releases × {p.reciprocity_ratio:g})")
         _band(tal_ax, calendar, bands.quantiles("taliban_released", qs), TAL_COLOR, "Released by the Taliban", CARRIED)
-    _mark_events([gov_ax, tal_ax], scenario)
-    _observed(gov_ax, observed, "government_released_taliban", GOV_COLOR)
-    _observed(tal_ax, observed, "taliban_released_government", TAL_COLOR)
-    for ax, total, who in ((gov_ax, p.government_prisoners, "Taliban prisoners held by the government"),
-                           (tal_ax, p.taliban_prisoners, "Government personnel held by the Taliban")):
-        ax.axhline(total, color="0.6", linewidth=0.8, label=f"All {total:,} to be freed")
-        ax.set_ylim(0, total * 1.08)
-        ax.set_ylabel("Prisoners released (cumulative)")
-        ax.set_title(who, loc="left", fontsize="medium")
-        ax.yaxis.set_major_formatter("{x:,.0f}")
-        _date_axis(ax, scenario, label=ax is tal_ax)
-        _legend(ax)
+    _finish_release_axes(gov_ax, tal_ax, scenario, observed, (GOV_COLOR, TAL_COLOR))
     fig.suptitle(_title(scenario, "prisoner releases", bands.runs, single), fontweight="bold")
+    return fig
+
+
+def paired_releases_figure(bands: dict[str, DailyBands], scenario: Scenario,
+                           observed: pd.DataFrame | None = None) -> Figure:
+    """Median and 5–95% band of cumulative releases on both sides for several ensembles of the same
+    calendar (for instance a scenario as written and with changed settings, on the same seeds); the
+    first is drawn in grey as the reference."""
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    gov_ax, tal_ax = fig.subplots(2, 1, sharex=True)
+    calendar = _calendar(scenario)
+    colors = ["0.45", GOV_COLOR, TAL_COLOR, "tab:green"]
+    for (name, ensemble), color in zip(bands.items(), colors):
+        for ax, column in ((gov_ax, "government_released"), (tal_ax, "taliban_released")):
+            _band(ax, calendar, ensemble.quantiles(column, (BAND[0], 0.5, BAND[1])), color, name, CARRIED)
+    _finish_release_axes(gov_ax, tal_ax, scenario, observed, ("black", "black"))
+    runs = next(iter(bands.values())).runs
+    fig.suptitle(_title(scenario, "prisoner releases, " + " against ".join(reversed(list(bands))), runs),
+                 fontweight="bold")
     return fig
 
 

@@ -1,0 +1,82 @@
+"""The dashboard's ensemble: many runs of the page's settings beside the same runs of the unchanged scenario.
+
+Both ensembles use the same root seed, so run k of one is paired with run k of the other, and
+the difference the slider makes is read without the noise of different chances. They run as
+lanes in this process (500 runs take a fraction of a second), which keeps the page responsive
+without worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim import DEFAULT_SEED
+from sim.experiments import observed as observed_2020
+from sim.experiments import runs as runs_module
+from sim.experiments.calibration import Posterior
+from sim.model.scenario import Scenario
+from sim.reports import comparison, figures
+from sim.reports.analysis import DailyBands
+
+BASELINE, CURRENT = "scenario as written", "with your settings"
+
+
+@dataclass
+class Ensemble:
+    """Runs of one scenario: the run table and the per-day distributions of their series."""
+
+    scenario: Scenario
+    runs: pd.DataFrame
+    bands: DailyBands
+
+
+def simulate(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, posterior: Posterior | None = None) -> Ensemble:
+    """`runs` seeded runs of the scenario (each drawing its parameters from `posterior` if given)."""
+    results = runs_module.run(scenario, runs, seed, workers=1, series=True, posterior=posterior)
+    bands = DailyBands(scenario.calendar.horizon_days)
+    bands.add(results.series)
+    return Ensemble(scenario, results.runs, bands)
+
+
+def paired_runs(baseline: Ensemble, current: Ensemble) -> pd.DataFrame:
+    """Both run tables in one, labelled by `scenario` (BASELINE, CURRENT), for the comparison functions."""
+    return pd.concat([baseline.runs.assign(scenario=BASELINE), current.runs.assign(scenario=CURRENT)],
+                     ignore_index=True)
+
+
+def rates(baseline: Ensemble, current: Ensemble) -> pd.DataFrame:
+    """Outcome rates with Wilson 95% intervals, the baseline's rows first."""
+    return comparison.rates_of(paired_runs(baseline, current), [BASELINE, CURRENT])
+
+
+def differences(baseline: Ensemble, current: Ensemble) -> pd.DataFrame:
+    """Paired differences of the outcome rates (settings minus baseline), with Newcombe intervals."""
+    return comparison.differences_of(paired_runs(baseline, current), [BASELINE, CURRENT])
+
+
+def rates_text(table: pd.DataFrame) -> pd.DataFrame:
+    """The rates as a small table for the page: one row per outcome, one column per ensemble."""
+    cell = table.apply(lambda r: f"{100 * r['rate']:.1f}% ({100 * r['low']:.1f}–{100 * r['high']:.1f})", axis=1)
+    wide = table.assign(cell=cell).pivot(index="outcome", columns="scenario", values="cell")
+    order = [o for o in dict.fromkeys(table["outcome"])]
+    return wide.loc[order, [c for c in (BASELINE, CURRENT) if c in wide.columns]].reset_index()
+
+
+def releases_figure(baseline: Ensemble, current: Ensemble, observed: pd.DataFrame | None = None) -> Figure:
+    """Median and 5–95% band of cumulative releases on both sides, the settings over the unchanged scenario."""
+    return figures.paired_releases_figure({BASELINE: baseline.bands, CURRENT: current.bands}, current.scenario,
+                                          observed)
+
+
+def rates_figure(baseline: Ensemble, current: Ensemble) -> Figure:
+    """Outcome shares of both ensembles with Wilson intervals and, below, their paired differences."""
+    title = f"{current.scenario.metadata.name}: outcomes of {current.bands.runs:,} runs, your settings against the scenario"
+    return figures.comparison_figure(rates(baseline, current), title, differences(baseline, current))
+
+
+def observed() -> pd.DataFrame:
+    """The 2020 record of cumulative releases (for the release plot when the ensemble draws from a posterior)."""
+    return observed_2020.releases()

@@ -1,0 +1,246 @@
+"""The dashboard in-process: its components rendered with solara.render (as Mesa's own tests do), its controls,
+its front-end file list and the `swapsim dashboard` command's refusals. The browser tests are in
+test_dashboard_browser.py."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import ipyvuetify as v
+import ipywidgets
+import pytest
+import solara
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim import app
+from sim.dashboard import assets, controls, ensemble, today
+from sim.model.exchange import ExchangeModel
+from sim.model.scenario import ScenarioError, keyword, load, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+DECREE = ROOT / "scenarios" / "decree_2020.yaml"
+
+
+@solara.component
+def InLayout():
+    """The page as `solara run` serves it: inside the app layout that holds its sidebar."""
+    with solara.AppLayout():
+        app.Page()
+
+
+@pytest.fixture
+def dashboard(tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "OUT", tmp_path / "saved")
+    monkeypatch.setattr(app, "RUNS", 100)
+    box, rc = solara.render(InLayout(), handle_error=False)
+    yield rc
+    rc.close()
+
+
+def day_text(rc) -> str:
+    return rc.find(v.Html, class_="swapsim-day").widget.children[0]
+
+
+def rates_html(rc) -> str:
+    return rc.find(attributes={"class": "swapsim-rates"}).widget.unsafe_innerHTML
+
+
+def rate_cells(rc) -> dict[str, tuple[str, str]]:
+    """outcome -> (scenario as written, with your settings), as the page shows them."""
+    rows = re.findall(r"<tr><td[^>]*>(\w+)</td><td[^>]*>([^<]+)</td><td[^>]*>([^<]+)</td></tr>", rates_html(rc))
+    return {outcome: (written, settings) for outcome, written, settings in rows}
+
+
+def images(rc) -> list[bytes]:
+    return [w.value for w in rc.find(ipywidgets.Image).widgets]
+
+
+def slider(rc, starts: str):
+    return next(w for w in rc.find(v.Slider).widgets if w.label.startswith(starts))
+
+
+def button(rc, text: str):
+    return rc.find(v.Btn, children=[text]).widget
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_step_advances_the_day_and_redraws_the_run(dashboard):
+    assert day_text(dashboard).startswith("Day 0")
+    before = images(dashboard)
+    button(dashboard, "Step").click()
+    assert day_text(dashboard) == "Day 1 (01 Mar 2020)"
+    button(dashboard, "+7 days").click()
+    assert day_text(dashboard) == "Day 8 (08 Mar 2020)"
+    after = images(dashboard)
+    assert len(after) == len(before) == 5  # three figures of the run, two of the ensemble
+    assert after[:3] != before[:3] and after[3:] == before[3:]  # the run's figures changed, the ensemble's did not
+
+
+def test_reset_goes_back_to_day_0_with_the_same_run(dashboard):
+    button(dashboard, "+7 days").click()
+    first = images(dashboard)[:3]
+    button(dashboard, "Reset").click()
+    assert day_text(dashboard).startswith("Day 0")
+    button(dashboard, "+7 days").click()
+    assert day_text(dashboard).startswith("Day 7 ")
+    assert images(dashboard)[:3] == first  # same seed, same run
+
+
+def test_a_slider_changes_the_settings_ensemble_and_not_the_baseline(dashboard):
+    before = rate_cells(dashboard)
+    assert set(before) == {"completed", "collapsed", "deadlocked", "partial"}
+    assert all(written == settings for written, settings in before.values())  # unmoved: one ensemble twice
+    slider(dashboard, "Government's trust, day 0").v_model = 0.9
+    after = rate_cells(dashboard)
+    assert [written for written, _ in after.values()] == [written for written, _ in before.values()]
+    assert after["completed"][1] != before["completed"][1]
+    assert slider(dashboard, "Government's trust, day 0").label.endswith(": 0.9")
+
+
+def test_the_ensemble_matches_swapsim_runs_of_the_same_scenario(dashboard):
+    """The page's rates are those of the run API for the same scenario, runs and seed."""
+    runs = ensemble.simulate(load(DECREE), 100).runs
+    shown = rate_cells(dashboard)
+    for outcome, (written, _) in shown.items():
+        share = (runs["outcome"] == outcome).mean()
+        assert written.startswith(f"{100 * share:.1f}%"), (outcome, written, share)
+
+
+def test_the_policy_select_changes_the_ensemble(dashboard):
+    select = next(w for w in dashboard.find(v.Select).widgets if w.label == "The 15 commanders")
+    before = rate_cells(dashboard)
+    select.v_model = "first_batch"
+    assert rate_cells(dashboard) != before
+
+
+def test_save_writes_a_valid_scenario_inside_the_folder_only(dashboard, tmp_path):
+    slider(dashboard, "Taliban's trust, day 0").v_model = 0.7
+    name = next(w for w in dashboard.find(v.TextField).widgets if w.label == "File name")
+    name.v_model = "../../escape.yaml"
+    button(dashboard, "Save scenario").click()
+    saved = tmp_path / "saved" / "escape.yaml"
+    assert saved.is_file()
+    assert sorted(p.name for p in tmp_path.rglob("*.yaml")) == ["escape.yaml"]
+    assert load(saved).taliban.initial_trust == pytest.approx(0.7)
+    assert "Saved" in dashboard.find(v.Alert).widget.children[0]
+    done = subprocess.run([sys.executable, "-m", "sim.cli", "validate", "-q", str(saved)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    button(dashboard, "Save scenario").click()  # again: refused without "replace"
+    assert "tick 'replace'" in dashboard.find(v.Alert).widget.children[0]
+    next(w for w in dashboard.find(v.Checkbox).widgets if w.label == "Replace an existing file").v_model = True
+    button(dashboard, "Save scenario").click()
+    assert "Replaced" in dashboard.find(v.Alert).widget.children[0]
+
+
+def test_a_bad_scenario_file_shows_one_line_in_the_page(dashboard, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("government:\n  initial_trust: [1, 2\n")
+    path = next(w for w in dashboard.find(v.TextField).widgets if w.label.startswith("Or a scenario file"))
+    path.v_model = str(bad)
+    button(dashboard, "Open file").click()
+    message = dashboard.find(v.Alert).widget.children[0]
+    assert message.startswith(f"{bad}: malformed YAML: line") and "\n" not in message
+    assert day_text(dashboard).startswith("Day 0")  # the page goes on with the scenario it had
+
+
+def test_a_scenario_file_opens_and_starts_afresh(dashboard, tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text("extends: " + str(DECREE) + "\nmetadata: {name: own}\ngovernment: {initial_trust: 0.66}\n")
+    button(dashboard, "Step").click()
+    path = next(w for w in dashboard.find(v.TextField).widgets if w.label.startswith("Or a scenario file"))
+    path.v_model = str(own)
+    button(dashboard, "Open file").click()
+    assert day_text(dashboard).startswith("Day 0")
+    assert slider(dashboard, "Government's trust, day 0").label.endswith(": 0.66")
+
+
+# ---------------------------------------------------------------- controls and today
+
+
+def test_model_params_build_the_model_mesa_style():
+    """The sliders' names are ExchangeModel keywords: the same dictionary builds the model."""
+    base = load(DECREE)
+    params = controls.model_params(base)
+    values = {name: entry["value"] for name, entry in params.items()}
+    model = ExchangeModel(scenario=str(DECREE), seed=3, **values)
+    assert model.lanes.scenarios[0] == base
+    for path in controls.SLIDERS:
+        assert params[keyword(path)]["min"] <= values[keyword(path)] <= params[keyword(path)]["max"]
+
+
+def test_apply_validates_what_the_page_sends():
+    base = load(DECREE)
+    assert controls.apply(base, controls.defaults(base)) is base
+    with pytest.raises(ScenarioError) as info:
+        controls.apply(base, {"government__initial_trust": 1.5})
+    assert info.value.problems == ["dashboard: government.initial_trust: must be at most 1.0 (got 1.5)"]
+
+
+@given(st.text(max_size=40))
+def test_safe_names_never_leave_the_folder(name):
+    try:
+        stem = controls.safe_name(name)
+    except ValueError:
+        return
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", stem)
+    assert not stem.startswith(("-", "_"))
+
+
+def test_today_in_words_follows_the_run():
+    model = ExchangeModel(load(DECREE), seed=1)
+    assert today.describe(model, "2020-03-01")[0].startswith("Day 0")
+    while model.running:
+        model.step()
+    lines = today.describe(model, "2020-03-01")
+    assert lines[-1].startswith(f"The run has ended on day {model.metrics()['end_day'].iloc[0]}: ")
+    assert lines[-1].rstrip(".").split(": ")[1] in ("completed", "collapsed", "deadlocked", "partial")
+
+
+def test_the_ensemble_draws_from_a_posterior(tmp_path):
+    """With a calibration folder, each run of the ensemble draws its parameters from the posterior, and the
+    observed 2020 releases are drawn on the release plot."""
+    from test_calibration import tiny  # the calibration tests' own small spec
+
+    from sim.experiments import calibration
+    from sim.reports import calibration as report
+
+    report.calibrate(calibration.load_spec(tiny(tmp_path)), tmp_path / "fit", workers=1)
+    posterior = calibration.load_posterior(tmp_path / "fit")
+    base = resolve("decree_2020")
+    drawn, plain = ensemble.simulate(base, 100, posterior=posterior), ensemble.simulate(base, 100)
+    assert (drawn.runs["seed"] == plain.runs["seed"]).all()
+    assert not drawn.runs[["outcome", "end_day", "government_released"]].equals(
+        plain.runs[["outcome", "end_day", "government_released"]])
+    fig = ensemble.releases_figure(plain, drawn, ensemble.observed())
+    assert any(c.get_gid() == "observed" for ax in fig.axes for c in ax.collections)
+
+
+# ---------------------------------------------------------------- front-end files and the command
+
+
+def test_the_front_end_files_are_those_solaras_page_loads():
+    names = dict(assets.required())
+    assert {"@widgetti/solara-vuetify-app", "requirejs", "font-awesome", "@widgetti/vue-grid-layout"} <= set(names)
+    assert all(re.fullmatch(r"\d[\w.-]*", version) for version in names.values())
+
+
+def test_an_empty_cache_lacks_every_file(tmp_path):
+    assert assets.missing(tmp_path) == assets.required()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["nonexistent_scenario"], "nonexistent_scenario: no such scenario"),
+    (["scenarios/decree_2020.yaml", "--posterior", "nowhere"], "nowhere: not a calibration folder"),
+    (["--port", "0"], "--port: must be at least 1"),
+])
+def test_dashboard_refuses_bad_input_in_one_line(args, fragment):
+    done = subprocess.run([sys.executable, "-m", "sim.cli", "dashboard", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 2
+    assert fragment in done.stderr and "Traceback" not in done.stderr

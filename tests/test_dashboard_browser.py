@@ -1,0 +1,222 @@
+"""The dashboard in a real browser: `swapsim dashboard` serves it on 127.0.0.1 and Playwright drives headless
+Chromium through it, with every request that leaves this machine refused (the page must work offline).
+
+Chromium comes from the system (Debian's `chromium` package; `.ci/run` installs it) or from
+$SWAPSIM_CHROMIUM. Without one, these tests are skipped, except under CI, where they fail.
+Set SWAPSIM_UPDATE_SCREENSHOT=1 to write the README's screenshot, docs/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sim.dashboard import assets
+from sim.model.scenario import load
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _chromium() -> str:
+    for candidate in (os.environ.get("SWAPSIM_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    _unavailable("no Chromium found (apt-get install chromium, or set SWAPSIM_CHROMIUM)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`swapsim dashboard` on a free port, with its front-end files cached; yields (url, save folder)."""
+    if assets.missing():
+        try:
+            assets.fetch(say=lambda line: None)
+        except RuntimeError as err:
+            _unavailable(f"the front-end files are not cached and cannot be fetched: {err}")
+    out = tmp_path_factory.mktemp("saved")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    with open(log, "w") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port), "--out",
+                                    str(out), "--runs", "300"], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the dashboard did not start:\n{log.read_text()}")
+            time.sleep(0.3)
+    yield url, out
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(server, browser):
+    """A fresh session of the dashboard, loaded up to its Step button; requests off this machine are refused."""
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1600, "height": 1100})
+    page = context.new_page()
+    offsite, errors = [], []
+
+    def guard(route):
+        if route.request.url.startswith(LOCAL):
+            route.continue_()
+        else:
+            offsite.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.get_by_role("button", name="Step").wait_for(timeout=90_000)
+    page.locator(".swapsim-rates table").wait_for(timeout=60_000)
+    yield page
+    context.close()
+    assert offsite == [], f"the page asked for files off this machine: {offsite}"
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def day(page) -> str:
+    return page.locator(".swapsim-day").inner_text()
+
+
+def completed_rates(page) -> tuple[str, str]:
+    """The 'completed' row of the ensemble table: (scenario as written, with your settings)."""
+    cells = page.locator(".swapsim-rates tr", has_text="completed").locator("td").all_inner_texts()
+    return cells[1], cells[2]
+
+
+def run_figure(page) -> bytes:
+    """A screenshot of the run's release figure, the first image of the 'One run' card."""
+    return page.locator(".v-card", has_text="One run, day by day").locator("img").first.screenshot()
+
+
+def test_step_advances_the_day_and_changes_the_plot(page):
+    assert day(page).startswith("Day 0")
+    before = run_figure(page)
+    for expected in ("Day 1 (01 Mar 2020)", "Day 2 (02 Mar 2020)"):
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_function(f"document.querySelector('.swapsim-day').innerText === {expected!r}", timeout=30_000)
+    page.get_by_role("button", name="+7 days").click()
+    page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 9 ')", timeout=60_000)
+    page.wait_for_timeout(500)
+    assert run_figure(page) != before
+
+
+def test_play_runs_on_and_pause_stops(page):
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("parseInt(document.querySelector('.swapsim-day').innerText.slice(4)) >= 8",
+                           timeout=60_000)
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Play").wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)  # a redraw under way when Pause was pressed may still arrive
+    stopped = day(page)
+    page.wait_for_timeout(1500)
+    assert day(page) == stopped
+
+
+def test_moving_a_slider_changes_the_ensemble_within_seconds(page):
+    written, settings = completed_rates(page)
+    assert written == settings
+    page.get_by_role("slider", name=re.compile(r"^Government's trust, day 0: ")).focus()
+    started = time.monotonic()
+    page.keyboard.press("End")  # the slider's maximum, 1.0
+    page.wait_for_function(
+        "() => { const r = [...document.querySelectorAll('.swapsim-rates tr')].find(t => t.innerText.startsWith('completed'));"
+        f" return r && r.cells[2].innerText !== {settings!r}; }}", timeout=30_000)
+    took = time.monotonic() - started
+    after_written, after_settings = completed_rates(page)
+    assert after_written == written and after_settings != settings
+    assert float(after_settings.split("%")[0]) > float(settings.split("%")[0])  # more trust, more completion
+    print(f"slider to redrawn rates: {took:.2f} s")
+    for _ in range(7):  # a run under way with the new setting, for the README's screenshot
+        page.get_by_role("button", name="+7 days").click()
+    page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 49 ')", timeout=90_000)
+    page.wait_for_timeout(1000)
+    shot = page.screenshot(path=str(ROOT / "docs" / "dashboard.png") if os.environ.get("SWAPSIM_UPDATE_SCREENSHOT")
+                           else None)
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_writes_a_scenario_that_validates_and_refuses_traversal(page, server):
+    _, out = server
+    name = page.get_by_label("File name")
+    name.fill("../../outside.yaml")
+    page.get_by_role("button", name="Save scenario").click()
+    page.locator(".swapsim-save-ok").wait_for(timeout=30_000)
+    saved = out / "outside.yaml"
+    assert saved.is_file() and not (out.parent.parent / "outside.yaml").exists()
+    assert load(saved).metadata.name == "outside"
+    done = subprocess.run([sys.executable, "-m", "sim.cli", "validate", "-q", str(saved)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    page.get_by_role("button", name="Save scenario").click()
+    page.locator(".swapsim-save-error").wait_for(timeout=30_000)
+    assert "tick 'replace'" in page.locator(".swapsim-save-error").inner_text()
+
+
+def test_a_malformed_file_shows_its_one_line_error(page, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("protocol: [1, 2\n")
+    page.get_by_label("Or a scenario file (path)").fill(str(bad))
+    page.get_by_role("button", name="Open file").click()
+    error = page.locator(".swapsim-error")
+    error.wait_for(timeout=30_000)
+    text = error.inner_text().strip()
+    assert text.startswith(f"{bad}: malformed YAML") and "\n" not in text
+    assert "Traceback" not in page.locator("body").inner_text()
+    assert day(page).startswith("Day 0")
+
+
+def test_a_host_other_than_this_machine_is_warned_of():
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--host", "0.0.0.0", "--port", str(port)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        warning = process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert warning.startswith("swapsim: warning: --host 0.0.0.0: the dashboard is reachable from other machines")
