@@ -24,6 +24,7 @@ from sim.dashboard import assets
 from sim.model.scenario import load
 
 playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
