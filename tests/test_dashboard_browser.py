@@ -64,7 +64,7 @@ def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("log") / "server.log"
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port), "--out",
-                                    str(out), "--runs", "300"], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+                                    str(out)], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while True:
