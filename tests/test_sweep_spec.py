@@ -169,6 +169,32 @@ def test_lhs_puts_one_sample_in_each_stratum_of_each_dimension(n, d, seed):
         assert sorted(strata.tolist()) == list(range(n))
 
 
+@pytest.mark.parametrize("sampler", ["random", "lhs"])
+def test_random_and_lhs_draw_a_choice_from_its_list(tmp_path, sampler):
+    policies = ["refuse", "first_batch", "verify_only", "after_fraction"]
+    spec = spec_from(tmp_path, f"sampler: {sampler}\nsamples: 400\nparameters:\n"
+                               "  government.initial_trust: {low: 0.1, high: 0.9}\n"
+                               f"  protocol.commander_policy: [{', '.join(policies)}]\n")
+    design = sweep.expand(spec)
+    counts = design["protocol.commander_policy"].value_counts()
+    assert set(counts.index) == set(policies)
+    if sampler == "lhs":  # equal strata: each value drawn exactly n / k times
+        assert (counts == 100).all()
+    else:
+        assert counts.min() > 60
+    base = sweep.base_scenario(spec)
+    row = design.iloc[0]
+    assert sweep.point_scenario(base, row).protocol.commander_policy == row["protocol.commander_policy"]
+
+
+def test_a_choice_beside_bounds_keeps_the_numeric_strata(tmp_path):
+    design = sweep.expand(spec_from(tmp_path, bounded("lhs", 40) + "  protocol.commander_policy: [refuse, first_batch]\n"))
+    strata = np.floor((design["government.initial_trust"].to_numpy() - 0.1) / 0.8 * 40).astype(int)
+    assert sorted(strata.tolist()) == list(range(40))
+    assert design["government.initial_trust"].dtype == float and design["protocol.tranche_size"].dtype.kind == "i"
+    assert (design["protocol.commander_policy"].value_counts() == 20).all()
+
+
 def test_sobol_design_has_n_times_d_plus_2_points_within_bounds(tmp_path):
     spec = spec_from(tmp_path, bounded("sobol", 16))
     design = sweep.expand(spec)
@@ -307,9 +333,14 @@ BAD = {
         "parameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n",
         "parameters.government.initial_trust: bounds are for the random, lhs and sobol samplers",
     ),
-    "list with lhs": (
-        "sampler: lhs\nsamples: 8\nparameters:\n  government.initial_trust: [0.1, 0.9]\n",
-        "parameters.government.initial_trust: the lhs sampler needs bounds",
+    "range with lhs": (
+        "sampler: lhs\nsamples: 8\nparameters:\n  government.initial_trust: {start: 0.1, stop: 0.9, step: 0.1}\n",
+        "parameters.government.initial_trust: the lhs sampler needs bounds {low, high} or a list of values to draw "
+        "from; got a range",
+    ),
+    "list with sobol": (
+        "sampler: sobol\nsamples: 8\nparameters:\n  protocol.commander_policy: [refuse, first_batch]\n",
+        "parameters.protocol.commander_policy: the sobol sampler needs bounds {low, high}; got a list",
     ),
     "random without samples": (
         "sampler: random\nparameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n",

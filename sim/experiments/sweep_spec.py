@@ -63,6 +63,7 @@ from sim.model.scenario import (
 
 SAMPLERS = ("grid", "random", "lhs", "sobol")
 BOUNDED_SAMPLERS = ("random", "lhs", "sobol")
+CHOICE_SAMPLERS = ("random", "lhs")  # also draw from a list of values (a choice such as commander_policy)
 MAX_RANGE_VALUES = 10_000
 MAX_POINTS = 1_000_000
 MAX_CHECKED_POINTS = 50_000
@@ -230,7 +231,8 @@ class SweepSpec(SpecFile):
         "grid",
         description=(
             "grid: every combination of the lists and ranges (first parameter varies slowest); "
-            "random: uniform in the bounds; lhs: Latin hypercube in the bounds; "
+            "random: uniform in the bounds; lhs: Latin hypercube in the bounds (both also draw from a list of "
+            "values, such as a choice: random each equally likely, lhs in equal strata); "
             "sobol: Saltelli design for Sobol indices (needs SALib) [choice]"
         ),
     )
@@ -277,9 +279,11 @@ class SweepSpec(SpecFile):
             where = f"parameters.{path}"
             if self.sampler == "grid" and isinstance(value, Bounds):
                 problems.append((where, "bounds are for the random, lhs and sobol samplers; give a list or a range for grid"))
-            if self.sampler in BOUNDED_SAMPLERS and not isinstance(value, Bounds):
+            if self.sampler in BOUNDED_SAMPLERS and not isinstance(value, Bounds) and not (
+                    self.sampler in CHOICE_SAMPLERS and isinstance(value, ValuesList)):
                 kind = "a list" if isinstance(value, ValuesList) else "a range"
-                problems.append((where, f"the {self.sampler} sampler needs bounds {{low, high}}; got {kind}"))
+                also = " or a list of values to draw from" if self.sampler in CHOICE_SAMPLERS else ""
+                problems.append((where, f"the {self.sampler} sampler needs bounds {{low, high}}{also}; got {kind}"))
         if self.sampler in BOUNDED_SAMPLERS and self.samples is None:
             what = "the base sample size N" if self.sampler == "sobol" else "the number of points"
             problems.append(("samples", f"required by the {self.sampler} sampler: {what}"))
@@ -612,22 +616,24 @@ def expand(spec: SweepSpec) -> pd.DataFrame:
         rows = list(itertools.product(*columns))
         table = pd.DataFrame(rows, columns=names)
     else:
-        table = pd.DataFrame(_bounded_design(spec), columns=names)
+        table = _bounded_design(spec)
         for name in names:
-            if _is_integer(name, base):
+            if isinstance(spec.parameters[name], Bounds) and _is_integer(name, base):
                 table[name] = np.rint(table[name]).astype(np.int64)
     table.insert(0, "point", np.arange(len(table), dtype=np.int64))
     return table
 
 
-def _bounded_design(spec: SweepSpec) -> np.ndarray:
-    """Points within the bounds for the random, lhs and sobol samplers, one row each."""
-    d, n = len(spec.parameters), spec.samples
+def _bounded_design(spec: SweepSpec) -> pd.DataFrame:
+    """Points for the random, lhs and sobol samplers, one row each: values within each parameter's bounds, or
+    drawn from its list of values (random: each equally likely; lhs: the list's values in equal strata)."""
+    names = list(spec.parameters)
+    d, n = len(names), spec.samples
     if spec.sampler == "sobol":
         from SALib.sample import sobol
 
         seed = int(np.random.SeedSequence(spec.seed, spawn_key=(DESIGN_STREAM,)).generate_state(1)[0])
-        return sobol.sample(problem(spec), n, calc_second_order=False, seed=seed)
+        return pd.DataFrame(sobol.sample(problem(spec), n, calc_second_order=False, seed=seed), columns=names)
     rng = _design_rng(spec)
     if spec.sampler == "random":
         unit = rng.random((n, d))
@@ -635,8 +641,15 @@ def _bounded_design(spec: SweepSpec) -> np.ndarray:
         # Latin hypercube: one point in each stratum [i/n, (i+1)/n) of every dimension, strata paired at random.
         strata = np.column_stack([rng.permutation(n) for _ in range(d)])
         unit = (strata + rng.random((n, d))) / n
-    bounds = np.array(problem(spec)["bounds"])
-    return bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
+    columns = {}
+    for j, (name, value) in enumerate(spec.parameters.items()):
+        if isinstance(value, Bounds):
+            columns[name] = float(value.low) + unit[:, j] * (float(value.high) - float(value.low))
+        else:
+            choices = [_as_field_type(name, v) for v in value.values()]
+            index = np.minimum((unit[:, j] * len(choices)).astype(np.int64), len(choices) - 1)
+            columns[name] = [choices[i] for i in index]
+    return pd.DataFrame(columns)
 
 
 def problem(spec: SweepSpec) -> dict:
