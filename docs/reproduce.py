@@ -143,6 +143,21 @@ def trust_grid(replications: int) -> None:
         f"{name} {o['rate']:.1%}" for name, o in done.summary["outcomes"].items()))
 
 
+def discovery_example() -> None:
+    """The README's "Where does it lock up?": the discovery sweep, PRIM on its deadlocks, the trade-off figure."""
+    from sim.reports import discovery
+
+    spec = sweep_spec.load_spec(SCENARIOS / "sweeps" / "discovery.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = sweep.sweep(spec, Path(tmp) / "discovery", workers=2)
+        found = discovery.discover(done.out, ["deadlocked"])
+        print()
+        print(discovery.format_summary(found))
+        folder = discovery.save(found, Path(tmp) / "found")
+        shutil.copy(folder / "figures" / "tradeoff.png", FIGURES / "discovery_tradeoff.png")
+        shutil.copy(folder / "figures" / "feature_scores.png", FIGURES / "discovery_feature_scores.png")
+
+
 def compare_protocols(n: int) -> None:
     names = ("decree_2020", "commanders_first", "doha_unconditional")
     c = comparisons.compare([load(SCENARIOS / f"{name}.yaml") for name in names], runs=n, seed=1)
@@ -185,10 +200,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only-calibration", action="store_true", help="only the calibration block")
+    parser.add_argument("--only-discovery", action="store_true", help="only the scenario discovery block")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     FIGURES.mkdir(parents=True, exist_ok=True)
+    if args.only_discovery:
+        return discovery_example()
     calibrated(args.workers, int(1000 * scale))
     if args.only_calibration:
         return
@@ -199,6 +217,7 @@ def main() -> None:
     against_the_record(int(200 * scale))
     compare_protocols(int(500 * scale))
     trust_grid(int(200 * scale))
+    discovery_example()
 
 
 if __name__ == "__main__":

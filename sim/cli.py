@@ -220,6 +220,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    """An argparse type: a share above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value}")
+    return value
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.files:
@@ -253,12 +264,14 @@ def _validated(path: str) -> tuple[str, str]:
             return (f" calibration spec: {len(spec.parameters)} parameters fitted to the record up to {spec.until}",
                     yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         from sim.experiments import sweep_spec
+        from sim.reports.words import count
 
         spec = sweep_spec.load_spec(path)
         _warn(sweep_spec.inert_warnings(spec))
         design = sweep_spec.expand(spec)
-        return (f" sweep spec: {len(design):,} points × {spec.replications:,} replications = "
-                f"{len(design) * spec.replications:,} runs", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        return (f" sweep spec: {count(len(design), 'point')} × {count(spec.replications, 'replication')} = "
+                f"{count(len(design) * spec.replications, 'run')}",
+                yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     return "", to_yaml(load(path))
 
 
@@ -290,6 +303,40 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     env = server.environment(args.scenario, Path(args.out), args.posterior, args.runs)
     server.serve(args.host, args.port, env)
     return 0  # not reached: the process has become the server
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    outcomes = [o.strip() for o in args.outcome.split(",") if o.strip()]
+    folder = Path(args.sweep)
+    out = Path(args.out) if args.out else folder.parent / f"{folder.resolve().name}_{'_or_'.join(outcomes)}"
+    try:
+        from sim.reports import discovery
+
+        found = discovery.discover(folder, outcomes, min_rate=args.min_rate, per=args.per, seed=args.seed)
+    except (ImportError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    print(discovery.format_summary(found))
+    discovery.save(found, out, force=args.force, command=["swapsim", *sys.argv[1:]])
+    print(f"\n  written to {out}/ (boxes.csv, trajectory.csv, feature_scores.csv, summary.txt, discovery.json, figures/)")
+    return 0
+
+
+def cmd_export_ema(args: argparse.Namespace) -> int:
+    try:
+        from sim.ema import NotASweep, export_sweep
+    except ImportError as err:
+        raise UsageError(str(err)) from None
+
+    folder = Path(args.sweep)
+    out = Path(args.out) if args.out else folder.parent / f"{folder.resolve().name}_ema.tar.gz"
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists: pass --force to replace it")
+    try:
+        written = export_sweep(folder, out)
+    except NotASweep as err:
+        raise UsageError(str(err)) from None
+    print(f"written to {written} (EMA Workbench results: ema_workbench.load_results reads it)")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -430,6 +477,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="put the page's front-end files into the local cache (needs npm and the npm registry, "
                         "once), so that the dashboard works offline; then exit")
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("discover", help="where the sweep's runs end in an outcome: PRIM boxes and feature scores "
+                                        "(needs swapsim[discover])")
+    p.add_argument("sweep", metavar="SWEEP_DIR", help="a finished sweep's folder (swapsim sweep)")
+    p.add_argument("--outcome", required=True, metavar="OUTCOME[,OUTCOME]",
+                   help="the outcome of interest, or several joined by commas (collapsed,deadlocked: either)")
+    p.add_argument("--min-rate", type=_share, default=0.5, metavar="R",
+                   help="the share of runs in a box that must end so (its density) (default %(default)s)")
+    p.add_argument("--per", choices=("run", "point"), default="run",
+                   help="cases are runs, or points whose share of such runs is at least --min-rate (default run)")
+    p.add_argument("--seed", type=_seed, default=None, help="seed of the feature scoring (default: the sweep's)")
+    p.add_argument("--out", help="folder to write (default: beside the sweep, <sweep name>_<outcomes>/)")
+    p.add_argument("--force", action="store_true", help="replace an existing discovery folder")
+    p.set_defaults(func=cmd_discover)
+
+    p = sub.add_parser("export-ema", help="write a finished sweep as EMA Workbench results (needs swapsim[discover])")
+    p.add_argument("sweep", metavar="SWEEP_DIR", help="a finished sweep's folder (swapsim sweep)")
+    p.add_argument("--out", help="tarball to write (default: beside the folder, <sweep name>_ema.tar.gz)")
+    p.add_argument("--force", action="store_true", help="replace an existing tarball")
+    p.set_defaults(func=cmd_export_ema)
 
     p = sub.add_parser("validate", help="check scenario files, sweep specs or calibration specs and print their "
                                         "resolved values")

@@ -93,3 +93,22 @@ def test_readme_command_parses_and_its_files_exist_from_the_repository_root(word
         if word.startswith("-") or word in outputs or word in PLACEHOLDERS or not word.endswith((".yaml", ".yml")):
             continue
         assert (ROOT / word).is_file(), f"`swapsim {' '.join(words)}`: no {word} from the repository root"
+
+
+@pytest.mark.slow
+def test_the_discovery_example_runs_as_written_and_prints_its_box(tmp_path):
+    """The commands of "Where does it lock up?", verbatim (the install aside), from a fresh folder."""
+    section = README.split("## Where does it lock up?", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0].splitlines()
+             if "swapsim " in line]
+    assert [shlex.split(line, comments=True)[1] for line in lines] == ["sweep", "discover"]
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
+    printed = ""
+    for line in lines:
+        proc = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "MPLBACKEND": "Agg"})
+        assert proc.returncode == 0, f"`{line}` failed:\n{proc.stderr[-2000:]}"
+        printed = proc.stdout
+    quoted = re.search(r"The command prints:\n\n```\n(.*?)```", section, flags=re.S).group(1)
+    assert " ".join(quoted.split()) in " ".join(printed.split()), "the README quotes another box than the command prints"
