@@ -517,11 +517,11 @@ def discover(sweep: str | Path | Sweep | SweepResults | SweepRun, outcomes: Sequ
     `min_rate`, of its runs are). `seed` (default: the sweep's root seed) seeds the feature scoring; PRIM itself
     is deterministic. `peel_alpha`, `paste_alpha`, `mass_min`: PRIM's settings, EMA's defaults.
     """
-    prim_module, _, version = _ema()
-    chosen = _check_outcomes(outcomes)
+    chosen = _check_outcomes(outcomes)  # the user's mistakes first, before the slow import of EMA Workbench
     data_source = load_sweep(sweep)
     seed = data_source.root_seed if seed is None else seed
     _check_settings(min_rate, per, point_rate, peel_alpha, paste_alpha, mass_min, seed, trees)
+    prim_module, _, version = _ema()
     parameters = list(data_source.parameters)
     runs = valid_runs(data_source.runs)
     if runs.empty:
