@@ -106,7 +106,8 @@ def Workspace(base: Scenario):
                         "day that still allow a tranche. Moving any of these starts the run afresh.",
                         style={"font-size": "small", "color": "#555"})
             solara.InputInt("Seed", value=seed, on_value=lambda v: set_seed(max(int(v), 0)))
-            solara.SliderInt("Runs in the ensemble", value=runs, min=100, max=2000, step=100, on_value=set_runs)
+            solara.SliderInt("Runs in the ensemble", value=runs, min=min(100, RUNS), max=max(2000, RUNS), step=100,
+                             on_value=set_runs)
         if scenario is not None:
             SaveCard(scenario)
     if problem:
