@@ -26,8 +26,6 @@ Needs EMA Workbench (`pip install 'swapsim[discover]'`); only this module import
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
 import typing
 import warnings
@@ -58,8 +56,10 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 from sim import DEFAULT_SEED
 from sim.experiments import runs as runs_module
 from sim.experiments import storage
+from sim.experiments.sweeps import NotASweep, read_finished
 from sim.model.outcomes import METRIC_NAMES, OUTCOMES
-from sim.model.scenario import Scenario, ScenarioError, keyword, parameter_fields, path_of, resolve, with_overrides
+from sim.model.scenario import (Scenario, ScenarioError, closest, keyword, parameter_fields, path_of, resolve,
+                                with_overrides)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -94,10 +94,6 @@ DEFAULT_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name !
 """The numeric run metrics (`sim.model.outcomes.METRICS`), each an outcome of the model and of an export."""
 
 MODEL_NAME = "swapsim"
-
-
-class NotASweep(ValueError):
-    """A folder `export_sweep` cannot read: not a sweep folder, or a sweep not finished. One line, naming it."""
 
 
 # ---------------------------------------------------------------- swapsim as an EMA model
@@ -277,8 +273,8 @@ def _plain(value: Any) -> Any:
 
 
 def _unknown(key: str, fields: Mapping[str, Any]) -> str:
-    near = difflib.get_close_matches(path_of(key), list(fields), n=1, cutoff=0.75)
-    return "no such scenario parameter" + (f"; did you mean {near[0]!r}?" if near else
+    near = closest(path_of(key), fields)
+    return "no such scenario parameter" + (f"; did you mean {near!r}?" if near else
                                            " (`swapsim schema --markdown` lists every one)")
 
 
@@ -297,16 +293,8 @@ def sweep_results(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, np.nda
     in every outcome, as EMA leaves a failed experiment. A sweep with `--posterior` also drew unswept
     parameters per run; only the swept ones are columns. Raises NotASweep (one line naming the folder).
     """
-    folder = Path(sweep_dir)
-    manifest = _finished_manifest(folder)
-    try:
-        table = pd.read_parquet(folder / "runs.parquet")
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise NotASweep(f"{folder}: runs.parquet cannot be read ({type(err).__name__}: {_first_line(err)})") from None
-    params = list(manifest["spec"]["parameters"])
-    missing = [c for c in ("point", "outcome", *params) if c not in table]
-    if missing:
-        raise NotASweep(f"{folder}: runs.parquet lacks the column(s) {', '.join(missing)}; is it a swapsim sweep?")
+    finished = read_finished(sweep_dir)
+    table, params = finished.runs, finished.parameters
     experiments = pd.DataFrame({p: _experiment_column(table[p]) for p in params})
     experiments["scenario"] = table["point"].astype("category")
     experiments["policy"] = pd.Categorical(["None"] * len(table))  # EMA's name for "no levers" (reads back as NaN)
@@ -342,29 +330,3 @@ def _experiment_column(column: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return column.reset_index(drop=True)
     return column.astype("category").reset_index(drop=True)
-
-
-def _finished_manifest(folder: Path) -> dict:
-    """The manifest of a finished sweep folder, or NotASweep saying what the folder is instead."""
-    if not folder.is_dir():
-        raise NotASweep(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
-    marker = folder / "sweep.json"
-    if not marker.is_file():
-        raise NotASweep(f"{folder}: not a sweep folder (no sweep.json); "
-                        f"make one with `swapsim sweep SPEC --out {folder}`")
-    try:
-        manifest = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise NotASweep(f"{folder}: sweep.json cannot be read ({_first_line(err)})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict) \
-            or not isinstance(manifest["spec"].get("parameters"), dict):
-        raise NotASweep(f"{folder}: sweep.json is not a swapsim sweep manifest")
-    if manifest.get("complete") is not True or not (folder / "runs.parquet").is_file():
-        raise NotASweep(f"{folder}: the sweep is not finished; "
-                        f"finish it with `swapsim sweep SPEC --out {folder} --resume`")
-    return manifest
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

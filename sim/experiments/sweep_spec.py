@@ -11,7 +11,6 @@ numbers), so differences between points are paired comparisons.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import hashlib
 import importlib.util
@@ -50,6 +49,7 @@ from sim.model.scenario import (
     Scenario,
     ScenarioError,
     Section,
+    closest,
     format_errors,
     from_dict,
     inert_parameters,
@@ -414,8 +414,8 @@ def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]
         sections = {p.split(".")[0] for p in paths}
         if path in sections:
             return [f"is a section, not a parameter; give a dotted path like {path}.{_first_in(path)}"]
-        near = difflib.get_close_matches(path, paths, n=1, cutoff=0.75)
-        return ["no such scenario parameter" + (f"; did you mean {near[0]!r}?" if near else "")]
+        near = closest(path, paths)
+        return ["no such scenario parameter" + (f"; did you mean {near!r}?" if near else "")]
     if isinstance(value, (Range, Bounds)) and not _is_numeric(path):
         kind = "a range" if isinstance(value, Range) else "bounds"
         return [f"{kind} needs a numeric parameter; give a list of values instead"]

@@ -86,6 +86,60 @@ def run_sweep(spec: spec_module.SweepSpec, out: str | Path, workers: int | None 
     return SweepRun(spec, out, layout, manifest, len(todo), time.perf_counter() - started, aside)
 
 
+class NotASweep(ValueError):
+    """A folder that is not a finished sweep: one line naming it and saying what it is instead."""
+
+
+@dataclass
+class FinishedSweep:
+    """A finished sweep folder as `swapsim sweep` leaves it: its manifest (sweep.json) and its runs."""
+
+    out: Path
+    manifest: dict
+    runs: pd.DataFrame
+
+    @property
+    def parameters(self) -> list[str]:
+        """The swept parameters (dotted paths), in the spec's order."""
+        return list(self.manifest["spec"]["parameters"])
+
+
+def read_finished(folder: str | Path) -> FinishedSweep:
+    """The manifest and runs of a finished sweep folder, for the analyses that read one back (scenario
+    discovery, EMA export); NotASweep, one line naming the folder, for anything else."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotASweep(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
+    marker = folder / "sweep.json"
+    if not marker.is_file():
+        raise NotASweep(f"{folder}: not a sweep folder (no sweep.json); "
+                        f"make one with `swapsim sweep SPEC --out {folder}`")
+    try:
+        manifest = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise NotASweep(f"{folder}: sweep.json cannot be read ({_first_line(err)})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict) \
+            or not isinstance(manifest["spec"].get("parameters"), dict):
+        raise NotASweep(f"{folder}: sweep.json is not a swapsim sweep manifest")
+    if manifest.get("complete") is not True or not (folder / "runs.parquet").is_file():
+        raise NotASweep(f"{folder}: the sweep is not finished; "
+                        f"finish it with `swapsim sweep SPEC --out {folder} --resume`")
+    try:
+        runs = pd.read_parquet(folder / "runs.parquet")
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        raise NotASweep(f"{folder}: runs.parquet cannot be read ({type(err).__name__}: {_first_line(err)})") from None
+    finished = FinishedSweep(folder, manifest, runs)
+    missing = [c for c in ("point", "outcome", *finished.parameters) if c not in runs]
+    if missing:
+        raise NotASweep(f"{folder}: runs.parquet lacks the column(s) {', '.join(missing)}; is it a swapsim sweep?")
+    return finished
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 @dataclass
 class Plan:
     """What a sweep would run, without running it: the design, its size and a timed estimate (`--dry-run`)."""

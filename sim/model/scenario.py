@@ -361,7 +361,7 @@ def _keyword_hint(kw: str, known: Mapping[str, str]) -> str:
     if kw in known.values():
         return f"did you mean {keyword(kw)!r}? (a keyword has `__` for each dot of the path)"
     near = [k for k, path in known.items() if path.rsplit(".", 1)[-1] == kw] or \
-        ([near] if (near := _closest(kw, known)) else [])
+        ([near] if (near := closest(kw, known)) else [])
     if not near:
         return "check the spelling (`swapsim schema --markdown` lists every keyword)"
     return f"did you mean {' or '.join(map(repr, near))}? (`swapsim schema --markdown` lists every keyword)"
@@ -494,7 +494,7 @@ def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str
         why = f": malformed YAML date, {given.reason}" if isinstance(given, NoSuchDate) else ""
         return f"expected a date as YYYY-MM-DD (got {str(given)!r}{why})"
     if kind == "union_tag_invalid":
-        near = _closest(ctx["tag"], EVENT_TAGS)
+        near = closest(ctx["tag"], EVENT_TAGS)
         return f"unknown event type {ctx['tag']!r}{f' (did you mean {near!r}?)' if near else ''}; " \
                f"expected one of {', '.join(sorted(EVENT_TAGS))}"
     if kind == "union_tag_not_found":
@@ -519,7 +519,7 @@ _BOUND_WORDS = {
 UNION_TAGS = frozenset(EVENT_TAGS) | {"values", "range", "bounds"}
 
 
-def _closest(word: str, choices: Iterable[str]) -> str | None:
+def closest(word: str, choices: Iterable[str]) -> str | None:
     """The one of `choices` a misspelt word most likely meant, or None when none is close."""
     near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
     return near[0] if near else None
@@ -534,7 +534,7 @@ def _unknown_key(loc: tuple, value: Any, schema_command: str, model: type[BaseMo
     if inner is not None and leaf in inner.model_fields:
         outer = [str(loc[-2])] if len(loc) > 1 and isinstance(loc[-2], str) and loc[-2] not in UNION_TAGS else []
         return f"dotted keys are not read here; nest it: `{_nested([*outer, *parents, leaf], value)}`"
-    near = _closest(key, place.model_fields) if place is not None else None
+    near = closest(key, place.model_fields) if place is not None else None
     if near is None:
         return f"unknown key (check the spelling; `{schema_command}` lists every key)"
     return f"unknown key; did you mean {near!r}? (`{schema_command}` lists every key)"

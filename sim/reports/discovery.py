@@ -52,7 +52,6 @@ needed; its informational logging and its own deprecation warnings are kept off 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import textwrap
@@ -68,6 +67,7 @@ import pandas as pd
 from sim import DEFAULT_SEED
 from sim.experiments import storage
 from sim.experiments.provenance import provenance
+from sim.experiments.sweeps import read_finished
 from sim.model.outcomes import OUTCOMES
 from sim.reports import discovery_figures
 from sim.reports import figures as drawing
@@ -184,20 +184,10 @@ def load_sweep(source: str | Path | Sweep | SweepResults | SweepRun) -> Sweep:
     sweep already in memory (`sim.reports.sweep.SweepResults`, `sim.experiments.sweeps.SweepRun`)."""
     if isinstance(source, Sweep):
         return source
-    out = Path(getattr(source, "out", source))
-    manifest_path, runs_path = out / "sweep.json", out / "runs.parquet"
-    if not manifest_path.is_file():
-        raise ValueError(f"{out}: not a sweep folder (no sweep.json); give the --out folder of `swapsim sweep`")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if not manifest.get("complete") or not runs_path.is_file():
-        raise ValueError(f"{out}: the sweep is not finished; finish it with `swapsim sweep SPEC --out {out} --resume`")
-    spec = manifest.get("spec", {})
-    parameters = list(spec.get("parameters", {}))
-    runs = pd.read_parquet(runs_path)
-    missing = [p for p in parameters if p not in runs]
-    if not parameters or missing:
-        raise ValueError(f"{out}: runs.parquet lacks the swept parameters {', '.join(missing) or '(none recorded)'}")
-    return Sweep(runs=runs, parameters=parameters, name=str(manifest.get("name") or spec.get("name") or out.name),
+    finished = read_finished(getattr(source, "out", source))
+    out, manifest, spec = finished.out, finished.manifest, finished.manifest["spec"]
+    return Sweep(runs=finished.runs, parameters=finished.parameters,
+                 name=str(manifest.get("name") or spec.get("name") or out.name),
                  sampler=str(manifest.get("sampler") or spec.get("sampler") or "unknown"),
                  root_seed=int(manifest.get("root_seed", spec.get("seed", DEFAULT_SEED))), out=out)
 
