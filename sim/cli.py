@@ -48,6 +48,25 @@ _positive_int = _whole_number(1)
 _seed = _whole_number(0)
 
 
+def _real_number(holds, expected: str):
+    """An argparse type: a number for which `holds(value)` is true; `expected` says which, after "must be"."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not holds(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {value}")
+        return value
+
+    return parse
+
+
+_fraction = _real_number(lambda v: 0 < v < 0.5, "between 0 and 0.5 (a half-width of a rate)")
+_share = _real_number(lambda v: 0 < v <= 1, "above 0 and at most 1")
+
+
 def _warn(lines: list[str]) -> None:
     """Warnings that do not stop the command, one line each on stderr."""
     for line in lines:
@@ -210,27 +229,6 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (a half-width of a rate), got {value}")
-    return value
-
-
-def _share(text: str) -> float:
-    """An argparse type: a share above 0 and at most 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value}")
-    return value
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     problems = []
     for path in args.files:
@@ -286,11 +284,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             raise UsageError(f"--fetch-assets: {err}") from None
         print(f"front-end files {'fetched into' if fetched else 'already in'} {assets.cache_dir()}")
         return 0
-    resolve(args.scenario)  # a bad scenario is a one-line error here, before the server starts
-    if args.posterior:
-        from sim.experiments.calibration import load_posterior
-
-        load_posterior(args.posterior)
+    resolve(args.scenario)  # a bad scenario or posterior is a one-line error here, before the server starts
+    _posterior(args)
     if args.host not in server.LOCAL_HOSTS:
         _warn([f"--host {args.host}: the dashboard is reachable from other machines, with no password; "
                "anyone who reaches it can run simulations and save scenario files into --out"])
