@@ -221,10 +221,7 @@ def Ensembles(base: Scenario, scenario: Scenario, runs: int, seed: int):
     current = solara.use_memo(lambda: baseline if scenario == base else ensemble.simulate(scenario, runs, seed,
                                                                                            POSTERIOR),
                               [scenario.model_dump_json(), runs, seed])
-    table, drawn = solara.use_memo(lambda: (
-        ensemble.rates_text(ensemble.rates(baseline, current)),
-        [ensemble.releases_figure(baseline, current, OBSERVED), ensemble.rates_figure(baseline, current)]),
-        [id(baseline), id(current)])
+    table, drawn = solara.use_memo(lambda: _ensemble_views(baseline, current), [id(baseline), id(current)])
     took = time.perf_counter() - started
     with solara.Card(f"Ensemble of {runs:,} runs" + (" drawn from the calibration's posterior" if POSTERIOR else "")):
         solara.HTML(tag="div", unsafe_innerHTML=_table_html(table), classes=["swapsim-rates"])
@@ -232,6 +229,13 @@ def Ensembles(base: Scenario, scenario: Scenario, runs: int, seed: int):
                     f"(computed in {took:.2f} s).")
         for fig in drawn:
             solara.FigureMatplotlib(fig, format="png", dpi=DPI, dependencies=[id(fig)])
+
+
+def _ensemble_views(baseline: ensemble.Ensemble, current: ensemble.Ensemble):
+    """The rates table (computed once, for the table and the figure) and the two ensemble figures."""
+    rates = ensemble.rates(baseline, current)
+    return ensemble.rates_text(rates), [ensemble.releases_figure(baseline, current, OBSERVED),
+                                        ensemble.rates_figure(baseline, current, rates)]
 
 
 def _table_html(table) -> str:

@@ -61,7 +61,7 @@ def rates_text(table: pd.DataFrame) -> pd.DataFrame:
     """The rates as a small table for the page: one row per outcome, one column per ensemble."""
     cell = table.apply(lambda r: f"{100 * r['rate']:.1f}% ({100 * r['low']:.1f}–{100 * r['high']:.1f})", axis=1)
     wide = table.assign(cell=cell).pivot(index="outcome", columns="scenario", values="cell")
-    order = [o for o in dict.fromkeys(table["outcome"])]
+    order = list(dict.fromkeys(table["outcome"]))
     return wide.loc[order, [c for c in (BASELINE, CURRENT) if c in wide.columns]].reset_index()
 
 
@@ -71,10 +71,12 @@ def releases_figure(baseline: Ensemble, current: Ensemble, observed: pd.DataFram
                                           observed)
 
 
-def rates_figure(baseline: Ensemble, current: Ensemble) -> Figure:
-    """Outcome shares of both ensembles with Wilson intervals and, below, their paired differences."""
+def rates_figure(baseline: Ensemble, current: Ensemble, rates_table: pd.DataFrame | None = None) -> Figure:
+    """Outcome shares of both ensembles with Wilson intervals and, below, their paired differences
+    (`rates_table`: `rates(baseline, current)` when the caller has it already)."""
     title = f"{current.scenario.metadata.name}: outcomes of {current.bands.runs:,} runs, your settings against the scenario"
-    return figures.comparison_figure(rates(baseline, current), title, differences(baseline, current))
+    table = rates(baseline, current) if rates_table is None else rates_table
+    return figures.comparison_figure(table, title, differences(baseline, current))
 
 
 def observed() -> pd.DataFrame:
