@@ -41,7 +41,7 @@ def _posterior():
     folder = os.environ.get("SWAPSIM_POSTERIOR")
     if not folder:
         return None
-    from sim.experiments.calibration import load_posterior
+    from sim.experiments.posterior import load_posterior
 
     return load_posterior(folder)
 

@@ -77,7 +77,7 @@ def _posterior(args: argparse.Namespace):
     """The calibration posterior named by --posterior, or None."""
     if not getattr(args, "posterior", None):
         return None
-    from sim.experiments.calibration import load_posterior
+    from sim.experiments.posterior import load_posterior
 
     return load_posterior(args.posterior)
 
@@ -87,11 +87,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError("--resume and --force contradict each other: resume keeps the generations, force discards them")
     workers_wanted = _workers(args)
     with _workers_pool(workers_wanted) as workers:
-        from sim.experiments import calibration
+        from sim.experiments import calibration, calibration_spec
         from sim.reports import calibration as report
 
-        spec = calibration.load_spec(args.spec)
-        _warn(calibration.inert_warnings(spec))
+        spec = calibration_spec.load_spec(args.spec)
+        _warn(calibration_spec.inert_warnings(spec))
         out = Path(args.out) if args.out else Path("results") / spec.name
         try:
             result = report.calibrate(spec, out, workers=workers_wanted, lanes=args.lanes, resume=args.resume,
@@ -109,12 +109,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     workers_wanted = _workers(args)
     with _workers_pool(workers_wanted) as workers:
-        from sim.reports import calibration as report
+        from sim.reports import forecast as report
 
         done = report.forecast(args.folder, args.until, runs=args.runs, out=args.out, seed=args.seed,
                                workers=workers_wanted, lanes=args.lanes, force=args.force,
-                               command=["swapsim", *sys.argv[1:]], executor=workers)
+                               command=["swapsim", *sys.argv[1:]], executor=workers,
+                               replay_until=args.replay_until)
     print(report.format_forecast(done))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from sim.reports import score
+
+    out = Path(args.out) if args.out else Path(args.folder) / "score"
+    storage.check_output(out, args.force)
+    result = score.score_forecast(args.folder, observed=args.observed, after=args.after)
+    score.save(result, out, force=args.force, command=["swapsim", *sys.argv[1:]])
+    print(score.format_score(result))
+    print(f"\nwritten to {out}/ (score.csv, score.json)")
     return 0
 
 
@@ -255,10 +268,10 @@ def _validated(path: str) -> tuple[str, str]:
     data = read_yaml(path)
     if "base" in data and "parameters" in data:
         if "until" in data:
-            from sim.experiments import calibration
+            from sim.experiments import calibration_spec
 
-            spec = calibration.load_spec(path)
-            _warn(calibration.inert_warnings(spec))
+            spec = calibration_spec.load_spec(path)
+            _warn(calibration_spec.inert_warnings(spec))
             return (f" calibration spec: {len(spec.parameters)} parameters fitted to the record up to {spec.until}",
                     yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         from sim.experiments import sweep_spec
@@ -336,9 +349,9 @@ def cmd_export_ema(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.calibration:
-        from sim.experiments import calibration
+        from sim.experiments import calibration_spec
 
-        print(json.dumps(calibration.json_schema(), indent=2))
+        print(json.dumps(calibration_spec.json_schema(), indent=2))
     elif args.sweep:
         from sim.experiments import sweep_spec as sweep
 
@@ -445,8 +458,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="forecast folder (default DIR/forecast_<date>/)")
     _add_workers(p)
     _add_lanes(p)
+    p.add_argument("--replay-until", type=_date, metavar="DATE",
+                   help="replay the accepted histories up to this date in the fit window (default: the last date "
+                        "the fitted record reports)")
     p.add_argument("--force", action="store_true", help="replace an existing forecast folder")
     p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("score", help="score a forecast against a record: CRPS, interval score, coverage")
+    p.add_argument("folder", metavar="FORECAST_DIR", help="forecast folder (swapsim forecast)")
+    p.add_argument("--observed", metavar="CSV", help="record to score against (default: the bundled 2020 record)")
+    p.add_argument("--after", type=_date, metavar="DATE",
+                   help="score the record points after this date (default: the end of the forecast's fit window)")
+    p.add_argument("--out", help="folder for score.csv and score.json (default FORECAST_DIR/score/)")
+    p.add_argument("--force", action="store_true", help="replace an existing score folder")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("compare", help="compare scenarios on the same seeds: rates, paired differences, McNemar tests")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files; the first is the baseline")

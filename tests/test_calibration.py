@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim.experiments import calibration as abc
+from sim.experiments import calibration, calibration_spec
+from sim.experiments import posterior as posteriors
+from sim.experiments import record as records
 from sim.experiments import pool
 from sim.experiments.seeds import replicate_seeds
 from sim.model.scenario import ScenarioError, load, with_overrides
@@ -44,10 +46,11 @@ def tiny(tmp_path: Path, name: str = "tiny", **changes) -> Path:
     return path
 
 
-def finished(spec: abc.CalibrationSpec, out: Path, workers: int = 1, executor=None) -> pd.DataFrame:
-    fit = abc.Calibration(spec, out, workers, executor)
+def finished(spec: calibration_spec.CalibrationSpec, out: Path, workers: int = 1, executor=None) -> pd.DataFrame:
+    fit = calibration.Calibration(spec, out, workers, executor)
     for generation in fit.generations():
         fit.save(generation)
+    fit.finish()
     return fit.posterior()
 
 
@@ -68,7 +71,7 @@ def finished(spec: abc.CalibrationSpec, out: Path, workers: int = 1, executor=No
 def test_bad_specs_get_one_line_naming_the_file_and_field(tmp_path, change, fragments):
     path = tiny(tmp_path, **change)
     with pytest.raises(ScenarioError) as err:
-        abc.load_spec(path)
+        calibration_spec.load_spec(path)
     text = str(err.value)
     for fragment in fragments:
         assert fragment in text, text
@@ -88,8 +91,8 @@ def test_a_record_missing_a_column_or_with_an_unknown_side_is_refused(tmp_path):
 
 
 def test_the_record_stops_at_until_and_reads_lower_bounds_from_the_note():
-    spec = abc.load_spec(SPEC)
-    record = abc.load_record(spec)
+    spec = calibration_spec.load_spec(SPEC)
+    record = calibration_spec.load_record(spec)
     p = record.points
     assert p["date"].max() <= spec.until
     assert len(p) == 21
@@ -100,29 +103,59 @@ def test_the_record_stops_at_until_and_reads_lower_bounds_from_the_note():
     # The days count from the calendar's start (1 March 2020): 8 April is day 38.
     assert p.loc[p["date"].astype(str) == "2020-04-08", "day"].tolist() == [38]
     # An earlier `until` holds out more.
-    assert len(abc.load_record(spec, until=pd.Timestamp("2020-05-11").date()).points) == 15
+    assert len(calibration_spec.load_record(spec, until=pd.Timestamp("2020-05-11").date()).points) == 15
 
 
 def test_distance_weighs_points_by_confidence_and_treats_lower_bounds_as_one_sided():
-    record = abc.load_record(abc.load_spec(SPEC))
+    record = calibration_spec.load_record(calibration_spec.load_spec(SPEC))
     p = record.points
     exact = p["value"].to_numpy()[None, :].astype(float)
-    assert abc.distance(exact, record)[0] == 0.0
+    assert records.distance(exact, record)[0] == 0.0
     bound = int(np.flatnonzero(p["lower"])[0])
     above, below = exact.copy(), exact.copy()
     above[0, bound] += 300
     below[0, bound] -= 300
-    assert abc.distance(above, record)[0] == 0.0  # more than "over 400" is no error
-    assert abc.distance(below, record)[0] > 0.0
-    # The same relative miss costs more on a high-confidence point than on a low one.
-    high = int(np.flatnonzero((p["confidence"] == "high").to_numpy())[0])
-    low = int(np.flatnonzero((p["confidence"] == "low").to_numpy() & ~p["lower"].to_numpy())[0])
+    assert records.distance(above, record)[0] == 0.0  # more than "over 400" is no error
+    assert records.distance(below, record)[0] > 0.0
+    # The same relative miss costs more on a high-confidence point than on a low one (neither in a plateau).
+    alone = (p.groupby("plateau")["plateau"].transform("size") == 1).to_numpy()
+    high = int(np.flatnonzero((p["confidence"] == "high").to_numpy() & alone)[0])
+    low = int(np.flatnonzero((p["confidence"] == "low").to_numpy() & ~p["lower"].to_numpy() & alone)[0])
     miss_high, miss_low = exact.copy(), exact.copy()
     miss_high[0, high] += 0.2 * p["scale"].iloc[high]
     miss_low[0, low] += 0.2 * p["scale"].iloc[low]
-    assert abc.distance(miss_high, record)[0] == pytest.approx(2 * abc.distance(miss_low, record)[0])
+    assert records.distance(miss_high, record)[0] == pytest.approx(2 * records.distance(miss_low, record)[0])
     # Many runs at once: one distance each.
-    assert abc.distance(np.vstack([exact, below, above]), record).tolist() == [0.0, abc.distance(below, record)[0], 0.0]
+    assert records.distance(np.vstack([exact, below, above]), record).tolist() == [0.0, records.distance(below, record)[0], 0.0]
+
+
+def test_a_count_reported_again_unchanged_counts_as_one_fact():
+    """361 on 13 April (high) and 18 April (medium), 60 on 18 and 22 April, 3,000 on 2 and 9 June: each plateau's
+    points share the weight of its best-graded point, in proportion to their grades."""
+    p = calibration_spec.load_record(calibration_spec.load_spec(SPEC)).points
+    plateaus = p[p.groupby("plateau")["plateau"].transform("size") > 1]
+    found = {(row.side, row.value) for row in plateaus.itertuples()}
+    assert found == {("government_released_taliban", 361.0), ("taliban_released_government", 60.0),
+                     ("government_released_taliban", 3000.0)}
+    for _, points in plateaus.groupby("plateau"):
+        assert points["weight"].sum() == pytest.approx(points["grade_weight"].max())
+        assert (points["weight"] / points["grade_weight"]).nunique() == 1
+    gov_361 = p[(p["value"] == 361.0)].set_index("confidence")["weight"]
+    assert gov_361["high"] == pytest.approx(2 / 3) and gov_361["medium"] == pytest.approx(1 / 3)
+    # A point on its own keeps its grade's weight.
+    alone = p[p.groupby("plateau")["plateau"].transform("size") == 1]
+    assert (alone["weight"] == alone["grade_weight"]).all()
+    # A run that stays flat over the plateau gains one fact's worth, not two: missing both dates of the 3,000
+    # plateau by 10% costs as much as missing one point graded medium alone... once, with half its weight each.
+    record = calibration_spec.load_record(calibration_spec.load_spec(SPEC))
+    exact = record.points["value"].to_numpy()[None, :].astype(float)
+    both = exact.copy()
+    both[0, (record.points["value"] == 3000.0).to_numpy()] *= 1.1
+    one_alone = exact.copy()
+    medium_alone = int(np.flatnonzero(((p["confidence"] == "medium") & ~p["lower"]).to_numpy()
+                                      & (p.groupby("plateau")["plateau"].transform("size") == 1).to_numpy())[0])
+    one_alone[0, medium_alone] *= 1.1
+    assert records.distance(both, record)[0] == pytest.approx(records.distance(one_alone, record)[0])
 
 
 # ---------------------------------------------------------------- the ABC
@@ -130,13 +163,13 @@ def test_distance_weighs_points_by_confidence_and_treats_lower_bounds_as_one_sid
 
 @pytest.mark.slow
 def test_calibration_is_reproducible_and_the_same_for_any_workers(tmp_path):
-    spec = abc.load_spec(tiny(tmp_path))
+    spec = calibration_spec.load_spec(tiny(tmp_path))
     one = finished(spec, tmp_path / "one")
     with pool.process_pool(2) as executor:
         two = finished(spec, tmp_path / "two", workers=2, executor=executor)
     again = finished(spec, tmp_path / "again")
-    pd.testing.assert_frame_equal(one, two)
-    pd.testing.assert_frame_equal(one, again)
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    pd.testing.assert_frame_equal(one, again, check_exact=True)
     assert one["generation"].iloc[0] >= 2  # it got past the prior
     assert len(one) == spec.particles and np.isclose(one["weight"].sum(), 1.0)
     for path, prior in spec.priors().items():
@@ -145,29 +178,30 @@ def test_calibration_is_reproducible_and_the_same_for_any_workers(tmp_path):
 
 @pytest.mark.slow
 def test_an_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
-    spec = abc.load_spec(tiny(tmp_path))
+    spec = calibration_spec.load_spec(tiny(tmp_path))
     whole = finished(spec, tmp_path / "whole")
-    cut = abc.Calibration(spec, tmp_path / "cut")
+    cut = calibration.Calibration(spec, tmp_path / "cut")
     for generation in cut.generations():
         cut.save(generation)
         if generation.index == 1:
             break  # as if interrupted after generation 1 was written
-    resumed = abc.Calibration(spec, tmp_path / "cut")
+    resumed = calibration.Calibration(spec, tmp_path / "cut")
     resumed.resume()
     assert [g.index for g in resumed.progress.generations] == [0, 1]
     for generation in resumed.generations():
         resumed.save(generation)
-    pd.testing.assert_frame_equal(whole, resumed.posterior())
+    resumed.finish()
+    pd.testing.assert_frame_equal(whole, resumed.posterior(), check_exact=True)
     state = json.loads((tmp_path / "whole" / "calibration_state.json").read_text())
     assert resumed.state() == state
 
 
 def test_resume_refuses_another_spec(tmp_path):
-    spec = abc.load_spec(tiny(tmp_path))
+    spec = calibration_spec.load_spec(tiny(tmp_path))
     finished(spec, tmp_path / "fit")
-    other = abc.load_spec(tiny(tmp_path, name="other", seed=6))
-    with pytest.raises(abc.ResumeError, match="calibration spec"):
-        abc.Calibration(other, tmp_path / "fit").resume()
+    other = calibration_spec.load_spec(tiny(tmp_path, name="other", seed=6))
+    with pytest.raises(calibration.ResumeError, match="calibration spec"):
+        calibration.Calibration(other, tmp_path / "fit").resume()
 
 
 @pytest.mark.slow
@@ -177,11 +211,11 @@ def test_calibration_recovers_the_parameters_of_a_record_the_model_made(tmp_path
     truth = {"government.willing_trust": 0.35, "verification.arrears_share": 0.7,
              "verification.rate_with_team": 250.0}
     parameters = {**FITTED, "outcomes.deadlock_window_days": {"low": 30, "high": 120}}
-    spec = abc.load_spec(tiny(tmp_path, parameters=parameters, particles=200, simulations=30_000,
+    spec = calibration_spec.load_spec(tiny(tmp_path, parameters=parameters, particles=200, simulations=30_000,
                               min_acceptance=0.02))
-    synthetic = abc.synthetic_record(spec, truth, seed=3)
+    synthetic = calibration.synthetic_record(spec, truth, seed=3)
     synthetic.to_csv(tmp_path / "synthetic.csv", index=False)
-    spec = abc.load_spec(tiny(tmp_path, parameters=parameters, particles=200, simulations=30_000,
+    spec = calibration_spec.load_spec(tiny(tmp_path, parameters=parameters, particles=200, simulations=30_000,
                               min_acceptance=0.02, observed="synthetic.csv"))
     posterior = finished(spec, tmp_path / "fit")
     priors = spec.priors()
@@ -202,9 +236,9 @@ def test_calibration_recovers_the_parameters_of_a_record_the_model_made(tmp_path
 def test_posterior_draws_depend_on_the_run_seed_alone_and_follow_the_weights():
     frame = pd.DataFrame({"government.willing_trust": [0.2, 0.5, 0.8], "weight": [0.0, 0.25, 0.75]})
     seeds = replicate_seeds(1, 4000)
-    rows = abc.posterior_rows(frame, seeds)
-    assert np.array_equal(rows, abc.posterior_rows(frame, seeds))
-    assert np.array_equal(rows[100:200], abc.posterior_rows(frame, seeds[100:200]))  # whatever the company
+    rows = posteriors.posterior_rows(frame, seeds)
+    assert np.array_equal(rows, posteriors.posterior_rows(frame, seeds))
+    assert np.array_equal(rows[100:200], posteriors.posterior_rows(frame, seeds[100:200]))  # whatever the company
     assert not (rows == 0).any()
     assert abs((rows == 2).mean() - 0.75) < 0.03
 
@@ -230,7 +264,7 @@ def test_calibrate_writes_the_posterior_its_fit_and_figures(fitted):
         assert key in info, key
     assert info["simulations"] <= 2400 and info["method"]["name"] == "abc-smc"
     cov = info["in_sample_coverage"]
-    assert {p["side"] for p in cov["points"]} == set(abc.SIDES)
+    assert {p["side"] for p in cov["points"]} == set(records.SIDES)
     assert all(p["q05"] <= p["q95"] for p in cov["points"])
     for name in ("predictive", "marginals", "pairs"):
         assert (fitted / "figures" / f"{name}.png").stat().st_size > 10_000
@@ -262,54 +296,116 @@ def test_resume_of_a_finished_calibration_gives_it_back(fitted, tmp_path):
 
 
 def test_forecast_continues_the_histories_the_calibration_accepted(fitted):
-    posterior = abc.load_posterior(fitted)
+    posterior = posteriors.load_posterior(fitted)
     scenario = load(fitted / "calibrated.yaml")
     base = with_overrides(posterior.base, posterior.fixed)
-    until = (pd.Timestamp("2020-06-30") - pd.Timestamp("2020-03-01")).days
+    start = pd.Timestamp("2020-03-01")
+    until = (pd.Timestamp("2020-06-30") - start).days
+    replay = (pd.Timestamp(posterior.info["record"]["last_date"]) - start).days
+    assert replay == 100  # 9 June, the last day the record reports before 30 June
     seeds = replicate_seeds(9, 40)
-    ahead = abc.continue_runs(posterior.frame, base, seeds, until + 40, until)
-    rows = abc.posterior_rows(posterior.frame, seeds)
-    own = abc.simulate(base, {p: posterior.frame[p].to_numpy()[rows] for p in FITTED},
-                       posterior.frame["seed"].to_numpy()[rows], list(range(until + 1)), until)
-    window = ahead[ahead["day"] <= until].reset_index(drop=True)
-    pd.testing.assert_frame_equal(window, own)  # the accepted simulation, day for day
+    ahead = posteriors.continue_runs(posterior.frame, base, seeds, until + 40, replay)
+    rows = posteriors.posterior_rows(posterior.frame, seeds)
+    own = calibration.simulate(base, {p: posterior.frame[p].to_numpy()[rows] for p in FITTED},
+                               posterior.frame["seed"].to_numpy()[rows], list(range(until + 1)), until)
+    window = ahead[ahead["day"] <= replay].drop(columns="cluster").reset_index(drop=True)
+    pd.testing.assert_frame_equal(window, own[own["day"] <= replay].reset_index(drop=True))  # day for day
+    # ...and that history is the one the calibration judged: its distance to the record is the stored one.
+    spec = calibration_spec.load_spec(fitted.parent / "tiny.yaml")
+    record = calibration_spec.load_record(spec)
+    judged = records.distance(records.at_points(own, record, len(seeds)), record)
+    np.testing.assert_allclose(judged, posterior.frame["distance"].to_numpy()[rows])
+    assert (posterior.frame["distance"] <= posterior.info["tolerance"]).all()
+    assert np.array_equal(ahead.groupby("run")["cluster"].first().to_numpy(), posteriors.clusters(posterior.frame)[rows])
     assert scenario.metadata.name.endswith("_calibrated")
-    # After the window, each run draws from its own seed: runs continuing one history may part.
-    streams = Streams(seeds[:2], history_seeds=[11, 11], history_until=until)
-    assert np.array_equal(streams.draw(until)["return"], Streams([11, 11]).draw(until)["return"])
-    assert np.array_equal(streams.draw(until + 1)["return"], Streams(seeds[:2]).draw(until + 1)["return"])
+    # After the replay, each run draws from its own seed: runs continuing one history may part.
+    streams = Streams(seeds[:2], history_seeds=[11, 11], history_until=replay)
+    assert np.array_equal(streams.draw(replay)["return"], Streams([11, 11]).draw(replay)["return"])
+    assert np.array_equal(streams.draw(replay + 1)["return"], Streams(seeds[:2]).draw(replay + 1)["return"])
+
+
+QUANTILE_COLUMNS = ["q05", "q25", "q50", "q75", "q95"]
 
 
 def test_forecast_writes_bands_completion_and_a_figure(fitted, tmp_path):
     out = tmp_path / "forecast"
     proc = swapsim("forecast", fitted, "--until", "2020-08-31", "--runs", 300, "--out", out, "--workers", 2)
     assert proc.returncode == 0, proc.stderr
+    assert "Monte Carlo" in proc.stdout and "distinct histories" in proc.stdout
     table = pd.read_csv(out / "forecast.csv")
-    assert list(table.columns) == ["date", "day", "side", "q05", "q25", "q50", "q75", "q95"]
-    assert set(table["side"]) == set(abc.SIDES)
+    assert list(table.columns) == ["date", "day", "side", *QUANTILE_COLUMNS, "q05_low", "q05_high", "q50_low",
+                                   "q50_high", "q95_low", "q95_high"]
+    assert set(table["side"]) == set(records.SIDES)
     assert len(table) == 2 * 184 and table["date"].iloc[-1] == "2020-08-31"
-    assert (np.diff(table[["q05", "q25", "q50", "q75", "q95"]].to_numpy(), axis=1) >= 0).all()
+    assert (np.diff(table[QUANTILE_COLUMNS].to_numpy(), axis=1) >= 0).all()
+    for q in ("q05", "q50", "q95"):  # each quantile inside its Monte Carlo interval
+        assert (table[f"{q}_low"] <= table[q]).all() and (table[q] <= table[f"{q}_high"]).all(), q
     for side, part in table.groupby("side"):
         assert (np.diff(part["q50"].to_numpy()) >= 0).all(), side  # cumulative
     completion = pd.read_csv(out / "completion.csv", keep_default_na=False)
     assert completion["side"].tolist() == ["government", "taliban", "exchange"]
-    assert list(completion.columns) == ["side", "share_completed", "q05_date", "q50_date", "q95_date"]
-    shares = completion.set_index("side")["share_completed"]
-    assert shares["exchange"] <= min(shares["government"], shares["taliban"])
+    assert list(completion.columns) == ["side", "share_completed", "share_low", "share_high",
+                                        *[f"{q}_date{end}" for q in ("q05", "q50", "q95") for end in ("", "_low", "_high")]]
+    shares = completion.set_index("side")
+    assert shares.loc["exchange", "share_completed"] <= shares[["share_completed"]].iloc[:2].min().item()
+    assert ((shares["share_low"] <= shares["share_completed"]) & (shares["share_completed"] <= shares["share_high"])).all()
+    curve = pd.read_csv(out / "completion_curve.csv")
+    last = curve[curve["date"] == "2020-08-31"].set_index("side")
+    np.testing.assert_allclose(last.loc[list(shares.index), "share"], shares["share_completed"])
+    ensemble = pd.read_parquet(out / "ensemble.parquet")
+    assert ensemble["run"].nunique() == 300 and ensemble["day"].max() == 183
     info = json.loads((out / "forecast.json").read_text())
-    assert info["runs"] == 300 and "replays" in info["draws"]
-    assert (out / "figures" / "forecast.png").stat().st_size > 10_000
+    assert info["runs"] == 300 and "replays" in info["draws"] and info["replay_until"] == "2020-06-09"
+    assert 1 <= info["distinct_histories"] <= 60
+    for name in ("forecast", "completion"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 10_000
     # The same command gives the same forecast, whatever the workers.
     again = tmp_path / "again"
     assert swapsim("forecast", fitted, "--until", "2020-08-31", "--runs", 300, "--out", again,
                    "--workers", 1).returncode == 0
     pd.testing.assert_frame_equal(table, pd.read_csv(again / "forecast.csv"))
+    pd.testing.assert_frame_equal(completion, pd.read_csv(again / "completion.csv", keep_default_na=False))
 
 
 def test_forecast_errors_are_one_line(fitted, tmp_path):
     assert_user_error(swapsim("forecast", fitted, "--until", "2031-01-01", "--out", tmp_path / "f"), "--until")
     assert_user_error(swapsim("forecast", fitted, "--until", "July", "--out", tmp_path / "f"), "YYYY-MM-DD")
+    assert_user_error(swapsim("forecast", fitted, "--until", "2020-06-15", "--out", tmp_path / "f"),
+                      "--until 2020-06-15", "inside the fit window")
+    assert_user_error(swapsim("forecast", fitted, "--until", "2020-08-01", "--replay-until", "2020-07-15",
+                              "--out", tmp_path / "f"), "--replay-until 2020-07-15", "fit window")
     assert_user_error(swapsim("forecast", tmp_path, "--until", "2020-08-01"), "not a calibration folder")
+    assert not (tmp_path / "f").exists()
+
+
+def test_score_judges_a_forecast_on_the_record_after_its_window(fitted, tmp_path):
+    forecast = tmp_path / "forecast"
+    assert swapsim("forecast", fitted, "--until", "2020-07-31", "--runs", 200, "--out", forecast).returncode == 0
+    proc = swapsim("score", forecast, "--out", tmp_path / "score")
+    assert proc.returncode == 0, proc.stderr
+    scored = pd.read_csv(tmp_path / "score" / "score.csv")
+    # The July record: 8 government and 6 Taliban points after 30 June, 6 of them lower bounds.
+    assert len(scored) == 14 and scored["date"].min() == "2020-07-01" and scored["date"].max() == "2020-07-31"
+    assert scored["lower"].sum() == 6
+    assert scored.loc[~scored["lower"], "crps"].notna().all() and scored.loc[scored["lower"], "crps"].isna().all()
+    info = json.loads((tmp_path / "score" / "score.json").read_text())
+    assert info["after"] == "2020-06-30" and info["summary"]["all"]["points"] == 14
+    assert "mean CRPS" in info["paragraph"] and info["paragraph"] in proc.stdout
+    # Against the forecast's own ensemble, by hand, for one point: 4,199 on 13 July.
+    ensemble = pd.read_parquet(forecast / "ensemble.parquet")
+    day = (pd.Timestamp("2020-07-13") - pd.Timestamp("2020-03-01")).days
+    x = np.sort(ensemble.loc[ensemble["day"] == day, "government_released"].to_numpy(dtype=float))
+    by_hand = np.abs(x - 4199).mean() - 0.5 * np.abs(x[:, None] - x[None, :]).mean()
+    row = scored[(scored["date"] == "2020-07-13") & (scored["side"] == "government_released_taliban")]
+    assert row["crps"].item() == pytest.approx(by_hand, rel=1e-9)
+    # An earlier cut scores more points; a cut outside the forecast, or a folder that is not one, is one line.
+    earlier = swapsim("score", forecast, "--after", "2020-05-31", "--out", tmp_path / "earlier")
+    assert earlier.returncode == 0, earlier.stderr
+    assert len(pd.read_csv(tmp_path / "earlier" / "score.csv")) > 14
+    assert_user_error(swapsim("score", forecast, "--after", "2020-09-01"), "--after 2020-09-01", "outside the forecast")
+    assert_user_error(swapsim("score", fitted), "not a forecast folder")
+    assert_user_error(swapsim("score", forecast, "--observed", tmp_path / "none.csv", "--out", tmp_path / "x"),
+                      "none.csv")
 
 
 def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted, tmp_path):
@@ -348,7 +444,7 @@ def test_sweep_points_draw_from_the_posterior_but_keep_their_own_values(fitted, 
     runs = pd.read_parquet(out / "runs.parquet")
     assert sorted(runs["government.willing_trust"].unique().tolist()) == [0.3, 0.9]
     # A sweep's own parameter is left to the sweep; the posterior gives the others, the same at every point.
-    posterior = abc.load_posterior(fitted)
+    posterior = posteriors.load_posterior(fitted)
     decree = load(ROOT / "scenarios" / "decree_2020.yaml")
     seeds = replicate_seeds(3, 8)
     drawn = posterior.overrides(decree, seeds, keep=frozenset({"government.willing_trust"}))
@@ -376,7 +472,7 @@ def record_runs():
     """200 runs of the record_2020 base at RECORD_POINT with some values changed (common random numbers)."""
     from sim.experiments import runs as runner
 
-    base = abc.base_scenario(abc.load_spec(SPEC))
+    base = calibration_spec.base_scenario(calibration_spec.load_spec(SPEC))
 
     def get(**changes):
         scenario = with_overrides(base, {**RECORD_POINT, **changes})

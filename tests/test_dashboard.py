@@ -207,11 +207,11 @@ def test_the_ensemble_draws_from_a_posterior(tmp_path):
     observed 2020 releases are drawn on the release plot."""
     from test_calibration import tiny  # the calibration tests' own small spec
 
-    from sim.experiments import calibration
+    from sim.experiments import calibration_spec, posterior as posteriors
     from sim.reports import calibration as report
 
-    report.calibrate(calibration.load_spec(tiny(tmp_path)), tmp_path / "fit", workers=1)
-    posterior = calibration.load_posterior(tmp_path / "fit")
+    report.calibrate(calibration_spec.load_spec(tiny(tmp_path)), tmp_path / "fit", workers=1)
+    posterior = posteriors.load_posterior(tmp_path / "fit")
     base = resolve("decree_2020")
     drawn, plain = ensemble.simulate(base, 100, posterior=posterior), ensemble.simulate(base, 100)
     assert (drawn.runs["seed"] == plain.runs["seed"]).all()

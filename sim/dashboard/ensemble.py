@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from sim import DEFAULT_SEED
 from sim.experiments import observed as observed_2020
 from sim.experiments import runs as runs_module
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.model.scenario import Scenario
 from sim.reports import comparison, figures
 from sim.reports.analysis import DailyBands

@@ -22,7 +22,7 @@ import pandas as pd
 
 from sim import DEFAULT_SEED
 from sim.experiments import batches
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.experiments.seeds import replicate_seeds
 from sim.model.scenario import Scenario, value_at
 

@@ -20,7 +20,7 @@ import pandas as pd
 from sim import DEFAULT_SEED
 from sim.experiments import batches
 from sim.experiments.batches import RunError  # noqa: F401  (what a failed run raises)
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.experiments.seeds import replicate_seeds
 from sim.model.scenario import Scenario
 

@@ -23,7 +23,7 @@ import pandas as pd
 from sim.experiments import batches, chunks, pool, storage
 from sim.experiments import sweep_spec as spec_module
 from sim.experiments.provenance import code_version, provenance
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.experiments.seeds import SEED_RULE
 from sim.model.lanes import overridable
 from sim.model.scenario import Scenario

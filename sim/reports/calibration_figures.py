@@ -10,7 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from sim.experiments import calibration as abc
+from sim.experiments.calibration import units_of
+from sim.experiments.calibration_spec import CalibrationSpec
+from sim.experiments.record import Record
 from sim.model.scenario import Scenario
 from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend
 from sim.reports.sweep_figures import axis_label
@@ -31,6 +33,23 @@ def _bands(ax, table: pd.DataFrame, side: str, color: str) -> None:
     ax.plot(dates, rows["q50"], color=color, label="Median")
 
 
+def _beyond(ax, start: dt.date | pd.Timestamp, end: dt.date | pd.Timestamp, label: str) -> None:
+    """The one shading of every calibration figure: the days the fitted record does not cover."""
+    ax.axvspan(pd.Timestamp(start), pd.Timestamp(end), color="#fff2cc", zorder=0, label=label)
+
+
+def _monte_carlo(ax, table: pd.DataFrame, side: str, color: str) -> None:
+    """Thin dotted lines: how far the band's ends and median could move with another posterior sample (90%)."""
+    rows = table[table["side"] == side]
+    if "q50_low" not in rows:
+        return
+    dates = pd.to_datetime(rows["date"])
+    for q in ("q05", "q50", "q95"):
+        for end in ("low", "high"):
+            ax.plot(dates, rows[f"{q}_{end}"], color=color, linestyle=":", linewidth=0.8,
+                    label="90% Monte Carlo interval of the band's ends and median")
+
+
 def _points(ax, points: pd.DataFrame, side: str, color: str) -> None:
     """Record points by confidence; a lower bound drawn as an upward triangle."""
     rows = points[points["side"] == side]
@@ -46,7 +65,7 @@ def _points(ax, points: pd.DataFrame, side: str, color: str) -> None:
                        label=f"Record 2020 ({what}{level} confidence)")
 
 
-def predictive_figure(base: Scenario, record: abc.Record, predictive: pd.DataFrame, until: dt.date,
+def predictive_figure(base: Scenario, record: Record, predictive: pd.DataFrame, until: dt.date,
                       name: str) -> Figure:
     """Both sides' cumulative releases: posterior predictive bands against the record, the fit window marked."""
     fig = Figure(figsize=(11, 7.5), layout="constrained")
@@ -55,8 +74,7 @@ def predictive_figure(base: Scenario, record: abc.Record, predictive: pd.DataFra
     for ax, (side, (color, title)) in zip(axes, SIDE_STYLE.items()):
         _bands(ax, predictive, side, color)
         _points(ax, points, side, color)
-        ax.axvspan(pd.Timestamp(base.calendar.start_date), pd.Timestamp(until), color="0.92", zorder=0,
-                   label=f"Fit window (to {until:%d %b %Y})")
+        _beyond(ax, until, pd.to_datetime(predictive["date"]).max(), f"Beyond the fit window (to {until:%d %b %Y})")
         ax.set_title(title, loc="left", fontsize="medium")
         ax.set_ylabel("Prisoners released (cumulative)")
         ax.yaxis.set_major_formatter("{x:,.0f}")
@@ -67,7 +85,7 @@ def predictive_figure(base: Scenario, record: abc.Record, predictive: pd.DataFra
     return fig
 
 
-def marginals_figure(spec: abc.CalibrationSpec, posterior: pd.DataFrame) -> Figure:
+def marginals_figure(spec: CalibrationSpec, posterior: pd.DataFrame) -> Figure:
     """Each fitted parameter: its posterior (weighted histogram) against its prior (uniform, or log-uniform)."""
     priors = spec.priors()
     ncols = 4
@@ -103,12 +121,12 @@ def marginals_figure(spec: abc.CalibrationSpec, posterior: pd.DataFrame) -> Figu
     return fig
 
 
-def pairs_figure(spec: abc.CalibrationSpec, posterior: pd.DataFrame) -> Figure:
+def pairs_figure(spec: CalibrationSpec, posterior: pd.DataFrame) -> Figure:
     """Every pair of fitted parameters, each on its place in its prior range (0 = low, 1 = high): a matrix of
     scatter plots, histograms on the diagonal, drawn on one axes so that many parameters stay quick to draw."""
     priors = spec.priors()
     names = list(priors)
-    unit = np.clip(abc.units_of(priors, posterior), 0, 1)
+    unit = np.clip(units_of(priors, posterior), 0, 1)
     k = len(names)
     size = max(8.0, 0.7 * k + 2)
     fig = Figure(figsize=(size, size), layout="constrained")
@@ -142,26 +160,26 @@ def pairs_figure(spec: abc.CalibrationSpec, posterior: pd.DataFrame) -> Figure:
     return fig
 
 
-def calibration_figures(spec: abc.CalibrationSpec, base: Scenario, record: abc.Record, posterior: pd.DataFrame,
+def calibration_figures(spec: CalibrationSpec, base: Scenario, record: Record, posterior: pd.DataFrame,
                         predictive: pd.DataFrame) -> dict[str, Figure]:
     return {"predictive": predictive_figure(base, record, predictive, spec.until, spec.name),
             "marginals": marginals_figure(spec, posterior),
             "pairs": pairs_figure(spec, posterior)}
 
 
-def forecast_figure(table: pd.DataFrame, scenario: Scenario, fit_until: dt.date, until: dt.date,
+def forecast_figure(table: pd.DataFrame, scenario: Scenario, replayed: dt.date, until: dt.date,
                     points: pd.DataFrame, runs: int) -> Figure:
-    """Predictive bands of both sides to `until`, the record's points in the fit window, and the forecast
-    region beyond it shaded and labelled."""
+    """Predictive bands of both sides to `until` with the Monte Carlo intervals of their ends and median, the
+    record's points in the fit window, and the forecast region (after the last day replayed) shaded."""
     fig = Figure(figsize=(11, 7.5), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
     p = scenario.protocol
     for ax, (side, (color, title)), total in zip(axes, SIDE_STYLE.items(),
                                                  (p.government_prisoners, p.taliban_prisoners)):
         _bands(ax, table, side, color)
+        _monte_carlo(ax, table, side, color)
         _points(ax, points.rename(columns={"lower_bound": "lower"}), side, color)
-        ax.axvspan(pd.Timestamp(fit_until), pd.Timestamp(until), color="#fff2cc", zorder=0,
-                   label=f"Forecast: beyond the fit window ({fit_until:%d %b %Y})")
+        _beyond(ax, replayed, until, f"Forecast: after the last reported day ({replayed:%d %b %Y})")
         ax.axhline(total, color="0.6", linewidth=0.8, label=f"All {total:,} to be freed")
         ax.set_title(title, loc="left", fontsize="medium")
         ax.set_ylabel("Prisoners released (cumulative)")
@@ -171,4 +189,30 @@ def forecast_figure(table: pd.DataFrame, scenario: Scenario, fit_until: dt.date,
         ax.set_xlim(pd.Timestamp(scenario.calendar.start_date), pd.Timestamp(until))
         _legend(ax)
     fig.suptitle(f"Forecast to {until:%d %b %Y} from the posterior ({count(runs, 'run')})", fontweight="bold")
+    return fig
+
+
+def completion_figure(curve: pd.DataFrame, scenario: Scenario, replayed: dt.date, until: dt.date, runs: int
+                      ) -> Figure:
+    """The share of runs in which each side, and the exchange, is complete by each date, with its 90% Monte
+    Carlo band; the forecast region shaded as in the other calibration figures."""
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    ax = fig.subplots()
+    colors = {"government": GOV_COLOR, "taliban": TAL_COLOR, "exchange": "black"}
+    labels = {"government": "Government: all its prisoners freed", "taliban": "Taliban: all their prisoners freed",
+              "exchange": "Exchange complete (both sides)"}
+    tolerance = scenario.protocol.completion_tolerance
+    for part, rows in curve.groupby("side", sort=False):
+        dates = pd.to_datetime(rows["date"])
+        ax.fill_between(dates, 100 * rows["low"], 100 * rows["high"], color=colors[part], alpha=0.18, linewidth=0)
+        ax.plot(dates, 100 * rows["share"], color=colors[part], linewidth=2 if part == "exchange" else 1.2,
+                label=labels[part] + (f" (within {tolerance:.0%})" if tolerance else ""))
+    ax.fill_between([], [], [], color="0.5", alpha=0.3, label="90% Monte Carlo band")
+    _beyond(ax, replayed, until, f"Forecast: after the last reported day ({replayed:%d %b %Y})")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Runs complete by the date (%)")
+    _date_axis(ax, scenario)
+    ax.set_xlim(pd.Timestamp(scenario.calendar.start_date), pd.Timestamp(until))
+    _legend(ax)
+    fig.suptitle(f"Completion by date, forecast to {until:%d %b %Y} ({count(runs, 'run')})", fontweight="bold")
     return fig

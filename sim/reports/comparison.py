@@ -33,7 +33,7 @@ import pandas as pd
 
 from sim import DEFAULT_SEED
 from sim.experiments import batches, storage
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.experiments.comparisons import Comparison, compare, extend
 from sim.experiments.provenance import provenance
 from sim.experiments.seeds import SEED_RULE

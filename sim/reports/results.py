@@ -16,7 +16,7 @@ from sim import DEFAULT_SEED
 from sim.experiments import batches, storage
 from sim.experiments import observed as record
 from sim.experiments.provenance import provenance
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.experiments.runs import Results, check_fits, stream, with_dates
 from sim.experiments.seeds import SEED_RULE
 from sim.model.outcomes import METRIC_NAMES

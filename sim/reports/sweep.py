@@ -20,7 +20,7 @@ import pandas as pd
 
 from sim.experiments import chunks, storage
 from sim.experiments import sweep_spec as spec_module
-from sim.experiments.calibration import Posterior
+from sim.experiments.posterior import Posterior
 from sim.experiments.sweeps import Plan, SweepRun, run_sweep
 from sim.model.outcomes import OUTCOMES
 from sim.reports import analysis, comparison

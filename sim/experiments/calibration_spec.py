@@ -1,0 +1,198 @@
+"""Calibration specs: what to fit (parameters and priors), to what (a record up to a date), how and at what cost.
+
+A spec (YAML) names a base scenario, values fixed from the record, the observed record (by default the
+bundled 2020 record), the fit window (`until`), the parameters to fit with their prior ranges, the method
+and the budget of simulations. It is validated like a scenario file: one line per problem, naming the file
+and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from sim import DEFAULT_SEED
+from sim.experiments import record as records
+from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, \
+    scenario_from_base
+from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, inert_parameters, \
+    parameter_fields, read_raw, read_yaml, with_overrides
+
+METHODS = ("abc-smc", "rejection")
+Weight = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+
+
+class Prior(Section):
+    """A parameter's prior: uniform between low and high, on a linear or a log scale."""
+
+    low: float = Field(allow_inf_nan=False, description="Lowest value [the parameter's unit]")
+    high: float = Field(allow_inf_nan=False, description="Highest value; above low [the parameter's unit]")
+    scale: Literal["linear", "log"] = Field("linear", description="Uniform in the value, or in its logarithm [choice]")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        problems = []
+        if not self.low < self.high:
+            problems.append(("high", f"must be greater than low ({self.low}); got {self.high}"))
+        if self.scale == "log" and self.low <= 0:
+            problems.append(("low", f"a log-scale prior needs low above 0; got {self.low}"))
+        if problems:
+            raise _problems(problems)
+        return self
+
+    def to_unit(self, x: np.ndarray) -> np.ndarray:
+        """Place of the values in the prior range, in [0, 1] (uniform under the prior)."""
+        if self.scale == "log":
+            return (np.log(x) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (x - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        if self.scale == "log":
+            return np.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        return self.low + u * (self.high - self.low)
+
+
+class CalibrationSpec(SpecFile):
+    """What to fit, to what, how, and with how many simulations."""
+
+    name: str = Field("calibration", pattern=r"^[A-Za-z0-9_.-]+$", max_length=80,
+                      description="Short name; the default output folder is results/<name>/ [text]")
+    description: str = Field("", max_length=4000, description="What the calibration asks [text]")
+    base: str | dict[str, Any] = Field(
+        description="Base scenario: a file path relative to this spec, or a scenario written inline [path or mapping]")
+    fixed: dict[str, Any] = Field(default_factory=dict,
+                                  description="Parameter values set on the base before fitting, by dotted path [values]")
+    observed: str | None = Field(
+        None, description="CSV of the record (columns date, side, cumulative_released, confidence; optional note or "
+                          "bound); empty for the bundled 2020 record [path]")
+    until: dt.date = Field(description="Last day of the fit window: later points are held out [date, YYYY-MM-DD]")
+    parameters: dict[str, Prior] = Field(json_schema_extra={"minProperties": 1},
+                                         description="Parameters to fit by dotted path, each with its prior")
+    method: Literal["abc-smc", "rejection"] = Field("abc-smc", description="abc-smc or rejection [choice]")
+    particles: int = Field(1000, ge=10, le=1_000_000, description="Parameter sets kept in each generation [sets]")
+    simulations: int = Field(200_000, ge=100, le=100_000_000, description="Budget of simulations in all [runs]")
+    simulations_per_particle: int = Field(
+        1, ge=1, le=100, description="Seeds each parameter set is simulated with; its ABC likelihood is the share "
+                                     "of them within the tolerance [runs]")
+    quantile: float = Field(0.5, gt=0, lt=1, description="Each new tolerance keeps this share of the effective "
+                                                        "sample size (with one simulation per particle, this "
+                                                        "quantile of the distances) [share]")
+    min_ess: float = Field(0.5, gt=0, le=1, description="A generation is complete once its effective sample size "
+                                                       "of distinct particles reaches this share of the "
+                                                       "particles [share]")
+    max_moves: int = Field(100, ge=1, le=10_000,
+                           description="Metropolis-Hastings rounds a generation may take to get there [rounds]")
+    min_acceptance: float = Field(0.03, gt=0, lt=1,
+                                  description="Stop once a generation accepts fewer of its moves [share]")
+    weights: dict[str, Weight] = Field(
+        default_factory=lambda: {"high": 1.0, "medium": 0.5, "low": 0.25}, json_schema_extra={"minProperties": 1},
+        description="Weight of a record point by its confidence grade (a number above 0) [weight]")
+    seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63, description="Root seed of proposals and simulations [integer]")
+    predictive_runs: int = Field(1000, ge=10, le=1_000_000,
+                                 description="Runs drawn from the posterior for the fit's bands and coverage [runs]")
+
+    _source: str = PrivateAttr("<calibration>")
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, parameters: dict[str, Prior]) -> dict[str, Prior]:
+        problems = []
+        for path, prior in parameters.items():
+            if is_event_path(path):
+                problems.append((path, "an event's fields cannot be fitted; fit scenario parameters (dotted paths "
+                                       "such as government.initial_trust)"))
+                continue
+            if path in parameter_fields() and parameter_fields()[path].annotation not in (int, float):
+                problems.append((path, "only numeric parameters can be fitted (whole numbers or fractions)"))
+                continue
+            ends = Bounds(low=prior.low, high=prior.high)
+            problems += [(path, message) for message in _static_problems(path, ends)]
+        if problems:
+            raise _problems(problems)
+        return parameters
+
+    def priors(self) -> dict[str, Prior]:
+        return dict(self.parameters)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a calibration spec file."""
+    schema = CalibrationSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "swapsim calibration"
+    return schema
+
+
+def spec_from_dict(data: dict, source: str = "<calibration>", folder: str | Path | None = None) -> CalibrationSpec:
+    """Validate a calibration spec given as a dict; errors name `source`, paths are relative to `folder`."""
+    try:
+        spec = CalibrationSpec.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(format_errors(source, err, "swapsim schema --calibration")) from None
+    spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
+    base_scenario(spec)  # the base, its fixed values and the record must be valid too
+    load_record(spec)
+    return spec
+
+
+def load_spec(path: str | Path) -> CalibrationSpec:
+    """Read and validate a calibration spec file. Raises ScenarioError with one line per problem."""
+    path = Path(path)
+    data = read_raw(path)
+    own = read_yaml(path)
+    data["name"] = own.get("name", path.stem)
+    return spec_from_dict(data, str(path), path.parent)
+
+
+def base_scenario(spec: CalibrationSpec) -> Scenario:
+    """The base scenario with the spec's fixed values."""
+    base = scenario_from_base(spec.base, spec.folder, spec.source, spec.name)
+    if not spec.fixed:
+        return base
+    try:
+        return with_overrides(base, spec.fixed, f"{spec.source}: fixed")
+    except ScenarioError as err:
+        raise ScenarioError([line.replace(f"{spec.source}: fixed: ", f"{spec.source}: fixed.") for line in err.problems]) \
+            from None
+
+
+def inert_warnings(spec: CalibrationSpec) -> list[str]:
+    """One line for each fitted parameter that has no effect under the base scenario with the fixed values: the
+    record cannot inform it, and its posterior will be its prior."""
+    inert = inert_parameters(base_scenario(spec), spec.parameters)
+    return [f"{spec.source}: parameters.{path}: {reason}" for path, reason in inert.items()]
+
+
+def record_frame(spec: CalibrationSpec):
+    """The spec's record as read from its CSV (the bundled 2020 record when `observed` is empty)."""
+    if spec.observed is None:
+        return records.bundled_frame()
+    return records.read_frame(spec.folder / spec.observed, f"{spec.source}: observed")
+
+
+def load_record(spec: CalibrationSpec, until: dt.date | None = None, base: Scenario | None = None,
+                after: dt.date | None = None) -> records.Record:
+    """The record's points up to `until` (default: the spec's), as days of the base scenario's calendar."""
+    base = base or base_scenario(spec)
+    totals = {"government_released": base.protocol.government_prisoners,
+              "taliban_released": base.protocol.taliban_prisoners}
+    return records.record_points(record_frame(spec), where=f"{spec.source}: observed", weights=spec.weights,
+                                 start=base.calendar.start_date, totals=totals, until=until or spec.until,
+                                 after=after)
+
+
+def spec_hash(spec: CalibrationSpec) -> str:
+    """sha256 of the spec, its resolved base and its record: changes whenever the calibration would."""
+    body = spec.model_dump(mode="json", exclude={"description", "name", "predictive_runs"})
+    body["base"] = base_scenario(spec).model_dump(mode="json")
+    body["base"]["metadata"].pop("description", None)
+    body["record"] = load_record(spec).points.astype(str).to_dict(orient="list")
+    canonical = json.dumps({"swapsim_calibration": 2, **body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,148 @@
+"""The observed record as data for a calibration: its points, their weights, and the distance of a run to them.
+
+A record is a CSV of cumulative releases reported on a date (columns date, side, cumulative_released,
+confidence; a `note` saying "lower bound", or a `bound` column saying "lower", marks an "over N" figure).
+Each point is weighed by its confidence grade, and repeated reports of an unchanged count (a plateau) share
+the weight of one fact (docs/ODD.md, "Calibration").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.model.scenario import ScenarioError
+
+# The record's sides and the model column each is compared with.
+SIDES = {"government_released_taliban": "government_released", "taliban_released_government": "taliban_released"}
+# Errors are relative to the reported count, counts below this share of a side's total counting as that share.
+ERROR_FLOOR = 0.05
+COLUMNS = ("date", "side", "cumulative_released", "confidence")
+
+
+@dataclass
+class Record:
+    """The observed points of a window: day, model column, value, weight, and whether a lower bound."""
+
+    points: pd.DataFrame  # date, day, side, column, value, confidence, weight, lower, scale, plateau
+
+    @property
+    def days(self) -> list[int]:
+        return sorted(set(self.points["day"].tolist()))
+
+    @property
+    def last_day(self) -> int:
+        return int(self.points["day"].max())
+
+
+def bundled_frame() -> pd.DataFrame:
+    """The bundled 2020 record (sim/data/observed_2020/releases.csv), as read from the CSV."""
+    with resources.as_file(resources.files("sim") / "data" / "observed_2020" / "releases.csv") as path:
+        return pd.read_csv(path)
+
+
+def read_frame(path: Path, where: str) -> pd.DataFrame:
+    """A record's CSV; a one-line error naming `where` when it is missing or not CSV."""
+    if not path.is_file():
+        raise ScenarioError([f"{where}: no such file {str(path)!r}"])
+    try:
+        return pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        raise ScenarioError([f"{where}: {path} cannot be read as CSV: {exc}"]) from None
+
+
+def record_points(frame: pd.DataFrame, *, where: str, weights: dict[str, float], start: dt.date,
+                  totals: dict[str, int], until: dt.date | None = None, after: dt.date | None = None) -> Record:
+    """The record's points after `after` and up to `until`, as days since `start`, weighed by confidence.
+
+    `totals` gives each model column's total (prisoners held at the start): small counts are compared at
+    ERROR_FLOOR of it.
+    """
+    missing = set(COLUMNS) - set(frame.columns)
+    if missing:
+        raise ScenarioError([f"{where}: missing column(s) {', '.join(sorted(missing))} "
+                             f"(needed: {', '.join(COLUMNS)})"])
+    problems = []
+    dates = pd.to_datetime(frame["date"], errors="coerce")
+    if dates.isna().any():
+        problems.append(f"{where}: row {int(dates.isna().to_numpy().argmax()) + 2}: date is not YYYY-MM-DD")
+    unknown = sorted(set(frame["side"]) - set(SIDES))
+    if unknown:
+        problems.append(f"{where}: unknown side {unknown[0]!r}; expected one of {', '.join(SIDES)}")
+    grades = sorted(set(frame["confidence"]) - set(weights))
+    if grades:
+        problems.append(f"{where}: confidence {grades[0]!r} has no weight in `weights` ({', '.join(weights)})")
+    if problems:
+        raise ScenarioError(problems)
+    begin = pd.Timestamp(start)
+    frame = frame.assign(date=dates, day=(dates - begin).dt.days)
+    keep = frame["day"] >= 0
+    if until is not None:
+        keep &= frame["date"] <= pd.Timestamp(until)
+    if after is not None:
+        keep &= frame["date"] > pd.Timestamp(after)
+    frame = frame[keep].reset_index(drop=True)
+    if frame.empty:
+        window = f"after {after} and " if after else ""
+        raise ScenarioError([f"{where}: no point {window}between the calendar's start ({start}) and {until}"])
+    notes = frame["note"].fillna("").astype(str).str.lower() if "note" in frame else pd.Series("", index=frame.index)
+    bound = frame["bound"].fillna("").astype(str).str.lower() if "bound" in frame else pd.Series("", index=frame.index)
+    points = pd.DataFrame({
+        "date": frame["date"].dt.date, "day": frame["day"].astype(int), "side": frame["side"],
+        "column": frame["side"].map(SIDES), "value": frame["cumulative_released"].astype(float),
+        "confidence": frame["confidence"], "grade_weight": frame["confidence"].map(weights).astype(float),
+        "lower": notes.str.contains("lower bound") | (bound == "lower"),
+    })
+    floor = points["column"].map(totals).astype(float) * ERROR_FLOOR
+    points["scale"] = np.maximum(points["value"], floor)
+    points["plateau"], points["weight"] = plateaus(points)
+    return Record(points)
+
+
+def plateaus(points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's plateau (consecutive reports of one side with the same count and bound), and its weight:
+    the points of a plateau share the largest grade weight among them, in proportion to their grades.
+
+    A count reported again unchanged says one thing, that nothing moved in between; counted at full weight on
+    both dates it would reward a run for staying flat twice. Both dates are kept, so the plateau's length
+    still counts.
+    """
+    order = points.sort_values(["side", "date"], kind="stable").index
+    label = np.zeros(len(points), dtype=np.int64)
+    current, previous = -1, None
+    for i in order:
+        key = (points.at[i, "side"], points.at[i, "value"], bool(points.at[i, "lower"]))
+        if key != previous:
+            current += 1
+            previous = key
+        label[i] = current
+    grade = points["grade_weight"].to_numpy(dtype=float)
+    top = pd.Series(grade).groupby(label).transform("max").to_numpy()
+    total = pd.Series(grade).groupby(label).transform("sum").to_numpy()
+    return label, grade * top / total
+
+
+def distance(simulated: np.ndarray, record: Record) -> np.ndarray:
+    """Weighted root-mean-square relative error of simulated cumulative releases (runs x points): each error
+    relative to the reported count (small counts as ERROR_FLOOR of the side's total); a lower bound counts
+    only when the run falls short of it."""
+    p = record.points
+    error = (simulated - p["value"].to_numpy()) / p["scale"].to_numpy()
+    error = np.where(p["lower"].to_numpy() & (error >= 0), 0.0, error)
+    w = p["weight"].to_numpy()
+    return np.sqrt((error**2 * w).sum(axis=-1) / w.sum())
+
+
+def at_points(snapshots: pd.DataFrame, record: Record, runs: int) -> np.ndarray:
+    """The simulated value of each record point for each run: an array runs x points (`snapshots` holds the same
+    days for every run, in order, the record's days among them)."""
+    days = {day: i for i, day in enumerate(np.unique(snapshots["day"]).tolist())}
+    wide = {column: snapshots[column].to_numpy().reshape(runs, len(days))
+            for column in ("government_released", "taliban_released")}
+    p = record.points
+    return np.stack([wide[c][:, days[d]] for c, d in zip(p["column"], p["day"])], axis=1).astype(float)
