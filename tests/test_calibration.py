@@ -427,8 +427,42 @@ def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted,
     runs = pd.read_parquet(cmp / "runs.parquet")
     # Run k of the decree in the comparison is run k of `swapsim run --posterior`: same seed, same draw.
     mine = runs[runs["scenario"] == "decree_2020"].reset_index(drop=True)
-    cols = ["seed", "outcome", "government_released", "taliban_released"]
+    cols = ["seed", "particle", "outcome", "government_released", "taliban_released"]
     pd.testing.assert_frame_equal(mine[cols], with_posterior[cols])
+
+
+def test_shares_drawn_from_a_posterior_carry_their_monte_carlo_interval(fitted, tmp_path):
+    """Every run records the distinct particle it drew; rates and paired differences get the 90% interval of a
+    cluster bootstrap over those particles, beside the Wilson and Newcombe intervals of the runs."""
+    decree = ROOT / "scenarios" / "decree_2020.yaml"
+    out = tmp_path / "run"
+    proc = swapsim("run", decree, "--runs", 40, "--posterior", fitted, "--out", out, "--workers", 1, "--no-series")
+    assert proc.returncode == 0, proc.stderr
+    assert "90% over the posterior's particles" in proc.stdout
+    runs = pd.read_parquet(out / "runs.parquet")
+    posterior = posteriors.load_posterior(fitted)
+    assert np.array_equal(runs["particle"], posterior.clusters(runs["seed"].to_numpy()))
+    rates = pd.read_csv(out / "outcome_rates.csv")
+    assert ((rates["mc_low"] <= rates["rate"] + 1e-12) & (rates["rate"] <= rates["mc_high"] + 1e-12)).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(len(o["mc90"]) == 2 for o in summary["outcomes"].values())
+    # By hand for one outcome: the same bootstrap on the runs table.
+    from sim.reports import bootstrap
+
+    collapsed = rates.set_index("outcome").loc["collapsed"]
+    expected = bootstrap.share_interval(runs["outcome"].to_numpy() == "collapsed", runs["particle"].to_numpy())
+    assert (collapsed["mc_low"], collapsed["mc_high"]) == pytest.approx(expected[1:])
+
+    cmp = tmp_path / "cmp"
+    proc = swapsim("compare", decree, ROOT / "scenarios" / "doha_unconditional.yaml", "--runs", 40, "--posterior",
+                   fitted, "--out", cmp)
+    assert proc.returncode == 0, proc.stderr
+    differences = pd.read_csv(cmp / "differences.csv")
+    assert {"mc_low", "mc_high"} <= set(differences.columns)
+    inside = (differences["mc_low"] <= differences["difference"] + 1e-12) & \
+        (differences["difference"] <= differences["mc_high"] + 1e-12)
+    assert inside.all()
+    assert "90% over particles" in proc.stdout
 
 
 def test_sweep_points_draw_from_the_posterior_but_keep_their_own_values(fitted, tmp_path):
@@ -441,6 +475,10 @@ def test_sweep_points_draw_from_the_posterior_but_keep_their_own_values(fitted, 
     assert proc.returncode == 0, proc.stderr
     info = json.loads((out / "sweep.json").read_text())
     assert info["posterior"]["folder"] == str(fitted)
+    points = pd.read_csv(out / "points.csv")
+    for outcome in ("completed", "collapsed"):
+        assert (points[f"{outcome}_mc_low"] <= points[f"{outcome}_rate"] + 1e-12).all()
+        assert (points[f"{outcome}_rate"] <= points[f"{outcome}_mc_high"] + 1e-12).all()
     runs = pd.read_parquet(out / "runs.parquet")
     assert sorted(runs["government.willing_trust"].unique().tolist()) == [0.3, 0.9]
     # A sweep's own parameter is left to the sweep; the posterior gives the others, the same at every point.

@@ -118,7 +118,10 @@ def replicates(scenarios: Sequence[Scenario], names: Sequence[str], root: int, s
     seeds = np.tile(replicate_seeds(root, per, start), len(scenarios))
     labels = {"scenario": np.repeat(np.asarray(names, dtype=object), per),
               "run": np.tile(np.arange(start, stop), len(scenarios))}
-    overrides = _posterior_overrides(scenarios, seeds[:per], posterior) if posterior is not None else None
+    overrides = None
+    if posterior is not None:
+        overrides = _posterior_overrides(scenarios, seeds[:per], posterior)
+        labels["particle"] = np.tile(posterior.clusters(seeds[:per]), len(scenarios))
     plan = batches.batches_of(scenarios, scenario_of_run, seeds, labels, batches.cut(total, lanes, workers),
                               overrides=overrides)
     label = (total, f"compare: replicates {start + 1}–{stop}") if progress else None

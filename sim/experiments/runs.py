@@ -48,8 +48,11 @@ def plan(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, lanes: int | N
          series: bool = True, posterior: Posterior | None = None) -> Iterator[batches.Batch]:
     """Runs 0 .. runs - 1 of a scenario as batches of lanes; with a posterior, each run draws its parameter set."""
     seeds = replicate_seeds(seed, runs)
+    labels = {"run": np.arange(runs)}
+    if posterior is not None:  # which distinct particle each run drew: the Monte Carlo error's clusters
+        labels["particle"] = posterior.clusters(seeds)
     return batches.batches_of(
-        [scenario], np.zeros(runs, dtype=np.int64), seeds, {"run": np.arange(runs)},
+        [scenario], np.zeros(runs, dtype=np.int64), seeds, labels,
         batches.cut(runs, lanes, workers, series), series=series,
         overrides=posterior.overrides(scenario, seeds) if posterior is not None else None,
     )

@@ -227,6 +227,8 @@ def _batch(index: int, run: np.ndarray, base: Scenario, design: pd.DataFrame, pa
     else:
         scenarios, scenario_of_lane = (base,), np.zeros(len(run), dtype=np.int64)
     labels = {"point": point, "replicate": replicate}
+    if posterior:
+        labels["particle"] = posterior.clusters(seeds[replicate])
     labels.update({p: rows[p].to_numpy() for p in params})
     overrides = posterior.overrides(base, seeds[replicate], keep=frozenset(params)) if posterior else {}
     overrides.update({p: rows[p].to_numpy() for p in direct})

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 
 
 from sim.model.outcomes import OUTCOMES
+from sim.reports import bootstrap
 
 Z95 = 1.959963984540054
 ALPHA = 0.05  # significance level of the tests and 1 - confidence of the intervals
@@ -35,7 +36,10 @@ def wilson_interval(successes: ArrayLike, trials: ArrayLike, z: float = Z95) -> 
 
 
 def outcome_rates(runs: pd.DataFrame, by: str | list[str] | None = None) -> pd.DataFrame:
-    """Rate of each outcome with its Wilson 95% interval; one row per outcome (per group with `by`)."""
+    """Rate of each outcome with its Wilson 95% interval; one row per outcome (per group with `by`).
+
+    Runs that drew their parameters from a posterior (a `particle` column) also get `mc_low`, `mc_high`: the 90%
+    interval of a cluster bootstrap over the distinct particles drawn (`sim.reports.bootstrap`)."""
     keys = [by] if isinstance(by, str) else list(by or [])
     counts = (
         runs.assign(outcome=pd.Categorical(runs["outcome"], categories=OUTCOMES))
@@ -49,6 +53,15 @@ def outcome_rates(runs: pd.DataFrame, by: str | list[str] | None = None) -> pd.D
     counts["rate"] = counts["count"] / counts["runs"]
     counts["low"], counts["high"] = wilson_interval(counts["count"], counts["runs"])
     counts["outcome"] = counts["outcome"].astype(str)
+    if "particle" in runs:  # runs drew from a posterior: the Monte Carlo error over its particles too
+        bounds = []
+        for row in counts.to_dict(orient="records"):
+            mine = runs
+            for name in keys:
+                mine = mine[mine[name] == row[name]]
+            flags = mine["outcome"].to_numpy() == row["outcome"]
+            bounds.append(bootstrap.share_interval(flags, mine["particle"].to_numpy())[1:])
+        counts["mc_low"], counts["mc_high"] = np.array(bounds).T
     return counts
 
 
@@ -81,12 +94,15 @@ def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.Dat
     Rates of each outcome with Wilson 95% intervals, the rate of deadlock or collapse,
     failed runs, and the mean of each metric over the runs that did not fail.
     """
-    counts, sums, firsts = [], [], []
+    counts, sums, firsts, drawn = [], [], [], []
     metrics = list(METRIC_COLUMNS)
     for frame in frames:
         ok = frame[frame["outcome"] != "error"]
         tally = pd.crosstab(frame["point"], frame["outcome"]).reindex(columns=[*OUTCOMES, "error"], fill_value=0)
         counts.append(tally)
+        if "particle" in frame:
+            drawn.append(pd.crosstab([ok["point"], ok["particle"]], ok["outcome"]).reindex(columns=OUTCOMES,
+                                                                                             fill_value=0))
         sums.append(ok.groupby("point")[metrics].sum(min_count=1).reindex(tally.index))
         firsts.append(frame.groupby("point")[list(params)].first())
     tally = pd.concat(counts).groupby(level=0).sum()
@@ -100,7 +116,29 @@ def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.Dat
     _rate_columns(table, "deadlock_or_collapse", tally["deadlocked"] + tally["collapsed"], valid)
     for name in metrics:
         table[f"mean_{name}"] = total[name] / valid
+    if drawn:
+        _monte_carlo_columns(table, pd.concat(drawn).groupby(level=[0, 1]).sum())
     return table.rename_axis("point").reset_index()
+
+
+def _monte_carlo_columns(table: pd.DataFrame, by_particle: pd.DataFrame) -> None:
+    """Each point's outcome rates' 90% interval over the posterior's particles (a cluster bootstrap), from the
+    counts of each outcome per point and particle."""
+    for name in OUTCOMES:
+        low, high = [], []
+        for point in table.index:
+            if point not in by_particle.index.get_level_values(0):  # every run of the point failed
+                low.append(np.nan)
+                high.append(np.nan)
+                continue
+            part = by_particle.loc[point]
+            runs = np.repeat(part.index.to_numpy(), part.sum(axis=1).to_numpy())
+            flags = np.concatenate([np.r_[np.ones(k), np.zeros(n - k)] for k, n in
+                                    zip(part[name].to_numpy(), part.sum(axis=1).to_numpy())])
+            _, lo, hi = bootstrap.share_interval(flags, runs)
+            low.append(lo)
+            high.append(hi)
+        table[f"{name}_mc_low"], table[f"{name}_mc_high"] = low, high
 
 
 def _rate_columns(table: pd.DataFrame, name: str, count: pd.Series, n: pd.Series) -> None:

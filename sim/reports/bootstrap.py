@@ -16,30 +16,50 @@ RESAMPLES = 1000
 LEVEL = 0.9
 
 
-def cluster_weights(clusters: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
-    """Weights of each run in each resample (resamples x runs): how many times its cluster was drawn."""
+def _draws(clusters: np.ndarray, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's index per run, and how many times each cluster is drawn in each resample."""
     ids, inverse = np.unique(np.asarray(clusters), return_inverse=True)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(ids), resamples)))
     drawn = rng.multinomial(len(ids), np.full(len(ids), 1.0 / len(ids)), size=resamples)
-    return drawn[:, inverse.reshape(-1)].astype(float)
+    return inverse.reshape(-1), drawn.astype(float)
+
+
+def cluster_weights(clusters: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """Weights of each run in each resample (resamples x runs): how many times its cluster was drawn."""
+    inverse, drawn = _draws(clusters, resamples, seed)
+    return drawn[:, inverse]
+
+
+def mean_interval(values: np.ndarray, clusters: np.ndarray, *, level: float = LEVEL, resamples: int = RESAMPLES,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """The mean of the runs' values (a share, for flags), with the `level` percentile interval of its cluster
+    bootstrap. Works on the clusters' sums, so its memory does not grow with the runs."""
+    values = np.asarray(values, dtype=float)
+    inverse, drawn = _draws(clusters, resamples, seed)
+    sums = np.bincount(inverse, weights=values, minlength=drawn.shape[1])
+    sizes = np.bincount(inverse, minlength=drawn.shape[1]).astype(float)
+    means = (drawn @ sums) / (drawn @ sizes)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(values.mean()), float(low), float(high)
 
 
 def share_interval(flags: np.ndarray, clusters: np.ndarray, *, level: float = LEVEL, resamples: int = RESAMPLES,
                    seed: int = 0) -> tuple[float, float, float]:
     """A share of runs (flags true), with the `level` percentile interval of its cluster bootstrap."""
-    flags = np.asarray(flags, dtype=float)
-    weights = cluster_weights(clusters, resamples=resamples, seed=seed)
-    shares = (weights @ flags) / weights.sum(axis=1)
-    low, high = np.quantile(shares, [(1 - level) / 2, (1 + level) / 2])
-    return float(flags.mean()), float(low), float(high)
+    return mean_interval(np.asarray(flags, dtype=bool), clusters, level=level, resamples=resamples, seed=seed)
 
 
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """The inverted-CDF quantile q of `values` (runs) under each row of `weights` (resamples x runs)."""
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, q: float, block: int = 50) -> np.ndarray:
+    """The inverted-CDF quantile q of `values` (runs) under each row of `weights` (resamples x runs), a block of
+    resamples at a time so that memory stays bounded."""
     order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[:, order], axis=1)
-    at = np.argmax(cumulative >= q * cumulative[:, -1:] - 1e-9, axis=1)
-    return np.asarray(values)[order][at]
+    ranked = np.asarray(values)[order]
+    out = []
+    for first in range(0, len(weights), block):
+        cumulative = np.cumsum(weights[first:first + block][:, order], axis=1)
+        at = np.argmax(cumulative >= q * cumulative[:, -1:] - 1e-9, axis=1)
+        out.append(ranked[at])
+    return np.concatenate(out)
 
 
 def quantile_interval(values: np.ndarray, clusters: np.ndarray, q: float, *, level: float = LEVEL,

@@ -233,6 +233,9 @@ def format_summary(result: CalibrationResult) -> str:
     for side in SIDES:
         c = cov[side]["high_and_medium"]
         lines.append(f"    {side}: {c['covered']} of {c['of']} high- and medium-confidence points")
+    missed = [p for p in cov["points"] if not p["covered"]]
+    lines += [f"    outside the band: {p['date']} {p['side']} {'≥' if p['lower_bound'] else ''}{p['value']:,.0f} "
+              f"({p['confidence']} confidence; band {p['q05']:,.0f}–{p['q95']:,.0f})" for p in missed]
     ahead = info["sharpness"]["forecast"]
     day = max(ahead, key=lambda key: int(key.split("_")[1]))
     lines += ["", f"  90% forecast band on {next(iter(ahead[day].values()))['date']}, continuing the accepted histories "

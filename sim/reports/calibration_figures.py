@@ -209,7 +209,8 @@ def completion_figure(curve: pd.DataFrame, scenario: Scenario, replayed: dt.date
                 label=labels[part] + (f" (within {tolerance:.0%})" if tolerance else ""))
     ax.fill_between([], [], [], color="0.5", alpha=0.3, label="90% Monte Carlo band")
     _beyond(ax, replayed, until, f"Forecast: after the last reported day ({replayed:%d %b %Y})")
-    ax.set_ylim(0, 100)
+    highest = 100 * float(curve["high"].max()) if len(curve) else 0.0
+    ax.set_ylim(0, 100 if highest > 40 else max(5.0, 10 * np.ceil(highest * 1.25 / 10)))  # small shares readable
     ax.set_ylabel("Runs complete by the date (%)")
     _date_axis(ax, scenario)
     ax.set_xlim(pd.Timestamp(scenario.calendar.start_date), pd.Timestamp(until))

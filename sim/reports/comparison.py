@@ -39,7 +39,7 @@ from sim.experiments.provenance import provenance
 from sim.experiments.seeds import SEED_RULE
 from sim.model.outcomes import METRICS, METRIC_NAMES, OUTCOMES
 from sim.model.scenario import Scenario
-from sim.reports import analysis
+from sim.reports import analysis, bootstrap
 from sim.reports import figures as drawing
 from sim.reports.analysis import ALPHA, paired_difference, paired_mean_difference
 from sim.reports.words import count
@@ -49,6 +49,7 @@ DIFFERENCE_COLUMNS = [
     "scenario", "outcome", "baseline", "runs", "baseline_rate", "rate", "difference", "low", "high",
     "discordant_a_only", "discordant_b_only", "p_value", "significant",
 ]
+MONTE_CARLO_COLUMNS = ["mc_low", "mc_high"]  # with --posterior: 90% over the posterior's particles
 METRIC_DIFFERENCE_COLUMNS = [
     "scenario", "metric", "baseline", "runs", "pairs", "baseline_mean", "mean", "difference", "low", "high",
     "p_value", "significant",
@@ -135,7 +136,8 @@ def rates_of(runs: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataF
     table = table[table["scenario"].isin(names)]
     key = table["scenario"].map({n: i for i, n in enumerate(names)}) * len(OUTCOMES) + \
         table["outcome"].map({o: i for i, o in enumerate(OUTCOMES)})
-    return table.assign(_key=key).sort_values("_key").drop(columns="_key")[RATE_COLUMNS].reset_index(drop=True)
+    columns = RATE_COLUMNS + (MONTE_CARLO_COLUMNS if "mc_low" in table else [])
+    return table.assign(_key=key).sort_values("_key").drop(columns="_key")[columns].reset_index(drop=True)
 
 
 def _pairs(runs: pd.DataFrame, names: Sequence[str] | None, baseline: str | None
@@ -173,8 +175,19 @@ def differences_of(runs: pd.DataFrame, names: Sequence[str] | None = None, basel
                 "baseline_rate": d["rate_a"], "rate": d["rate_b"], "difference": d["difference"],
                 "low": d["low"], "high": d["high"], "discordant_a_only": d["discordant_a_only"],
                 "discordant_b_only": d["discordant_b_only"], "p_value": d["p_value"], "significant": d["significant"],
+                **_monte_carlo(base, other, outcome),
             })
-    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
+    drew = "particle" in runs
+    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS + (MONTE_CARLO_COLUMNS if drew else []))
+
+
+def _monte_carlo(base: pd.DataFrame, other: pd.DataFrame, outcome: str) -> dict:
+    """With runs drawn from a posterior, the 90% interval of the paired difference over its particles."""
+    if "particle" not in base:
+        return {}
+    change = (other["outcome"].to_numpy() == outcome).astype(float) - (base["outcome"].to_numpy() == outcome)
+    _, low, high = bootstrap.mean_interval(change, base["particle"].to_numpy())
+    return {"mc_low": low, "mc_high": high}
 
 
 def numeric_metrics(runs: pd.DataFrame) -> list[str]:
@@ -228,28 +241,34 @@ def format_table(comparison: Comparison) -> str:
         worst = float(half_widths(comparison).max())
         lines.append(f"precision target: every half-width below {comparison.precision:.1%} — {state}"
                      f" (widest ±{worst:.1%}; runs per scenario by round: {', '.join(map(str, comparison.rounds))})")
-    lines += ["", "Outcome rates (Wilson 95% interval)",
-              f"  {'scenario':<{width}}  {'outcome':<10}  {'rate':>6}   {'95% interval':<17}  runs"]
+    drew = comparison.posterior is not None
+    mc_head = f"  {'90% over particles':<18}" if drew else ""
+    lines += ["", "Outcome rates (Wilson 95% interval" + ("; and the Monte Carlo 90% interval over the posterior's "
+                                                          "distinct particles, a cluster bootstrap)" if drew else ")"),
+              f"  {'scenario':<{width}}  {'outcome':<10}  {'rate':>6}   {'95% interval':<17}{mc_head}  runs"]
     previous = None
     for row in rates(comparison).itertuples():
         label = row.scenario if row.scenario != previous else ""
         previous = row.scenario
+        mc = f"  {row.mc_low:>6.1%} – {row.mc_high:>6.1%}   " if drew else ""
         lines.append(f"  {label:<{width}}  {row.outcome:<10}  {row.rate:>6.1%}   "
-                     f"{row.low:>6.1%} – {row.high:>6.1%}  {row.count:>6,} of {row.runs:,}")
+                     f"{row.low:>6.1%} – {row.high:>6.1%}{mc}  {row.count:>6,} of {row.runs:,}")
     diffs = differences(comparison)
     if len(diffs):
         baseline = diffs["baseline"].iloc[0]
         lines += ["", f"Differences against {baseline}, in percentage points (paired by seed; Newcombe 95% interval;"
                       " McNemar exact test)",
                   f"  {'scenario':<{width}}  {'outcome':<10}  {'difference':>10}   {'95% interval':<19}"
-                  f"  {'only base':>9}  {'only this':>9}  {'p-value':>8}"]
+                  + (f"  {'90% over particles':<19}" if drew else "")
+                  + f"  {'only base':>9}  {'only this':>9}  {'p-value':>8}"]
         previous = None
         for row in diffs.itertuples():
             label = row.scenario if row.scenario != previous else ""
             previous = row.scenario
             mark = " *" if row.significant else ""
+            mc = f"  {100 * row.mc_low:>+7.1f} to {100 * row.mc_high:>+6.1f}" if drew else ""
             lines.append(f"  {label:<{width}}  {row.outcome:<10}  {100 * row.difference:>+10.1f}   "
-                         f"{100 * row.low:>+7.1f} to {100 * row.high:>+6.1f}  {row.discordant_a_only:>9,}"
+                         f"{100 * row.low:>+7.1f} to {100 * row.high:>+6.1f}{mc}  {row.discordant_a_only:>9,}"
                          f"  {row.discordant_b_only:>9,}  {_p_text(row.p_value):>8}{mark}")
         lines.append(f"  * p < {ALPHA:g} (McNemar exact test on the discordant runs; no correction for multiple"
                      " comparisons)")

@@ -23,6 +23,7 @@ from sim.model.outcomes import METRIC_NAMES
 from sim.model.scenario import Scenario, to_yaml
 from sim.reports import analysis
 from sim.reports import figures as drawing
+from sim.reports.words import count
 
 MANIFEST_SEEDS = 10_000  # the manifest lists every run's seed up to this many runs (runs.parquet always does)
 
@@ -41,7 +42,8 @@ def summary(scenario: Scenario, root_seed: int, runs: pd.DataFrame, rates: pd.Da
         "runs": int(len(runs)),
         "root_seed": int(root_seed),
         "outcomes": {
-            name: {"count": int(row["count"]), "rate": float(row["rate"]), "ci95": [float(row["low"]), float(row["high"])]}
+            name: {"count": int(row["count"]), "rate": float(row["rate"]), "ci95": [float(row["low"]), float(row["high"])],
+                   **({"mc90": [float(row["mc_low"]), float(row["mc_high"])]} if "mc_low" in row else {})}
             for name, row in table.iterrows()
         },
         "metrics": analysis.metric_summary(runs).round(4).to_dict(orient="index"),
@@ -117,7 +119,8 @@ class FolderWriter:
         """Finish the tables, then write rates, summary, scenario, figures and the manifest; return the summary."""
         for table in self.tables.values():
             table.close()
-        runs = pd.read_parquet(self.stage / "runs.parquet", columns=["run", "seed", *METRIC_NAMES])
+        drew = ["particle"] if meta.get("posterior") else []
+        runs = pd.read_parquet(self.stage / "runs.parquet", columns=["run", "seed", *drew, *METRIC_NAMES])
         rates = analysis.outcome_rates(runs)
         result = summary(self.scenario, root_seed, runs, rates)
         if meta.get("posterior"):
@@ -177,12 +180,16 @@ def format_summary(result: dict, scenario: Scenario, out: Path | None = None) ->
     lines = [f"{result['scenario']}: {result['runs']:,} run{'s' if result['runs'] != 1 else ''}, "
              f"root seed {result['root_seed']}"]
     if result.get("posterior"):
-        lines.append(f"  each run drew its parameter set from the posterior in {result['posterior']['folder']}")
+        drawn = result["posterior"]
+        lines.append(f"  each run drew its parameter set from the posterior in {drawn['folder']}"
+                     + (f" ({drawn['distinct']:,} distinct particles)" if "distinct" in drawn else ""))
+    drew = any("mc90" in o for o in result["outcomes"].values())
     lines.append("")
-    lines.append(f"  {'outcome':<11} {'rate':>7}   95% interval")
+    lines.append(f"  {'outcome':<11} {'rate':>7}   95% interval" + ("      90% over the posterior's particles" if drew else ""))
     for name, o in result["outcomes"].items():
         lo, hi = o["ci95"]
-        lines.append(f"  {name:<11} {o['rate']:>6.1%}   {lo:6.1%} – {hi:6.1%}   ({o['count']:,} run{'s' if o['count'] != 1 else ''})")
+        mc = f"   {o['mc90'][0]:6.1%} – {o['mc90'][1]:6.1%}" if drew else ""
+        lines.append(f"  {name:<11} {o['rate']:>6.1%}   {lo:6.1%} – {hi:6.1%}{mc}   ({count(o['count'], 'run')})")
     m = result["metrics"]
     lines += [
         "",
