@@ -139,7 +139,8 @@ def test_with_no_data_the_population_stays_at_the_prior(tmp_path):
     population's positions are uniform in their prior ranges (Kolmogorov-Smirnov), and the whole-number
     parameters put on each value what the prior does, their ends included."""
     data = yaml.safe_load(SPEC.read_text())
-    data.update(base=str(SPEC.parent / data["base"]), observed=nothing_record(tmp_path), particles=1000,
+    data.update(base=str(SPEC.parent / data["base"]), observed=nothing_record(tmp_path), until="2020-06-30",
+                particles=1000,
                 simulations=16_000, simulations_per_particle=1, seed=11, min_acceptance=0.001)
     (tmp_path / "nothing.yaml").write_text(yaml.safe_dump(data))
     spec = calibration_spec.load_spec(tmp_path / "nothing.yaml")

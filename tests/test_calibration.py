@@ -36,9 +36,10 @@ FITTED = {
 
 
 def tiny(tmp_path: Path, name: str = "tiny", **changes) -> Path:
-    """The shipped spec, cut down to three parameters and a small budget, written beside the test."""
+    """The shipped spec, cut down to three parameters and a small budget, fitted to 30 June so that July is there
+    to forecast and score, written beside the test."""
     data = yaml.safe_load(SPEC.read_text())
-    data.update(base=str(ROOT / "scenarios" / "decree_2020.yaml"), parameters=FITTED, particles=60,
+    data.update(base=str(ROOT / "scenarios" / "decree_2020.yaml"), until="2020-06-30", parameters=FITTED, particles=60,
                 simulations=2400, min_acceptance=0.05, predictive_runs=200, seed=5)
     data.update(changes)
     path = tmp_path / f"{name}.yaml"

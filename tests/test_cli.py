@@ -324,7 +324,7 @@ def test_validate_recognises_sweep_and_calibration_specs(tmp_path):
     proc = swapsim("validate", "-q", sweep, calibration, DECREE)
     assert proc.returncode == 0, proc.stderr
     assert f"{sweep}: valid sweep spec: 12 points × 200 replications = 2,400 runs" in proc.stdout
-    assert f"{calibration}: valid calibration spec: 12 parameters fitted to the record up to 2020-06-30" in proc.stdout
+    assert f"{calibration}: valid calibration spec: 16 parameters fitted to the record up to 2020-07-31" in proc.stdout
     bad = tmp_path / "bad_sweep.yaml"
     bad.write_text(f"base: {DECREE}\nparameters:\n  government.intial_trust: [0.1]\n")
     assert_user_error(swapsim("validate", bad), "government.intial_trust", "did you mean 'government.initial_trust'")

@@ -71,6 +71,8 @@ def scenarios(draw):
             "commander_policy": draw(st.sampled_from(POLICIES)),
             "commander_release_fraction": draw(st.floats(0, 1)),
             "completion_tolerance": draw(st.sampled_from([0.0, 0.0, 0.05, 0.2])),
+            "contested": draw(st.sampled_from([0, 0, gov_n // 10, gov_n])), "cover_rate": draw(st.floats(0, 1)),
+            "cover_share": draw(st.floats(0, 1)),
             "conditions": {"enabled": draw(st.booleans()), "window_days": draw(st.integers(1, 30)),
                            "max_attacks_per_day": draw(st.floats(0, 20)),
                            "require_engagement": draw(st.booleans())},
@@ -79,17 +81,18 @@ def scenarios(draw):
                        "memory": draw(st.floats(0.5, 1)), "offensive_trigger": draw(st.integers(1, 40)),
                        "reciprocity_gate": draw(st.sampled_from([0.0, 0.5, 1.0, 2.0])),
                        "gate_after": draw(st.integers(0, gov_n)), "willing_trust": draw(st.floats(0, 1)),
-                       "credited_share": draw(st.floats(0, 1)), "catch_up": draw(st.floats(1, 12))},
+                       "credited_share": draw(st.floats(0, 1)), "catch_up": draw(st.floats(1, 12)),
+                       "commitment": draw(st.sampled_from([0.0, 0.0, 0.5, 1.0]))},
         "taliban": {"initial_trust": draw(st.floats(0, 1)), "prior_weight_days": draw(st.floats(0, 200)),
                     "memory": draw(st.floats(0.5, 1)), "base_attacks": draw(st.floats(0, 30)),
                     "patience_days": draw(st.integers(1, 60)), "ratio_share": draw(st.floats(0, 1)),
-                    "return_on_release": draw(st.floats(0, 1))},
+                    "return_on_release": draw(st.floats(0, 1)), "finish_after": draw(st.floats(0, 1))},
         "verification": {"enabled": draw(st.booleans()), "start_day": draw(st.integers(0, horizon)),
                          "rate_with_team": draw(st.floats(0, 500)), "rate_without_team": draw(st.floats(0, 200)),
                          "list_size": draw(st.integers(1, gov_n)), "list_gap_days": draw(st.integers(0, 40)),
-                         "arrears_share": draw(st.floats(0, 1))},
+                         "arrears_share": draw(st.floats(0, 1)), "next_list_size": draw(st.integers(0, gov_n))},
         "spoilers": {"attack_rate": draw(st.floats(0, 5)), "misattribution": draw(st.floats(0, 1))},
-        "mediator": {"initial_pressure": draw(st.floats(0, 1))},
+        "mediator": {"initial_pressure": draw(st.floats(0, 1)), "stall_break_rate": draw(st.floats(0, 1))},
         "outcomes": {"deadlock_window_days": draw(st.integers(5, 90)),
                      "collapse_window_days": draw(st.integers(5, 90)),
                      "collapse_trust": draw(st.floats(0, 0.5))},
@@ -194,9 +197,10 @@ def check_invariants(s: Scenario, seed: int) -> str:
         assert (df["government_cleared"] == p.government_prisoners).all()
     assert (np.diff(t, prepend=0) <= p.taliban_daily_capacity).all()
     assert (g <= df["government_scheduled"].to_numpy()).all()
-    # The Taliban never release ahead of the agreed ratio.
+    # The Taliban never release ahead of the agreed ratio, unless finishing their side.
     target = rules.reciprocal_target(government_released=g, government_total=p.government_prisoners,
-                                     ratio=p.reciprocity_ratio, taliban_total=p.taliban_prisoners)
+                                     ratio=p.reciprocity_ratio, taliban_total=p.taliban_prisoners,
+                                     finish_after=s.taliban.finish_after)
     assert (t <= target).all()
 
     # Trust and pressure in [0, 1]; attacks never negative; attributed = Taliban's + misattributed ISKP.

@@ -60,7 +60,14 @@ def batch_args(draw):
 @st.composite
 def reciprocal_args(draw):
     gov_total = draw(count(lo=1))
-    return (draw(st.integers(0, gov_total)), gov_total, draw(nonneg(10.0)), draw(count(lo=1)))
+    return (draw(st.integers(0, gov_total)), gov_total, draw(nonneg(10.0)), draw(count(lo=1)),
+            draw(st.floats(0.0, 1.0)))
+
+
+@st.composite
+def contested_args(draw):
+    listable = draw(count(5000))
+    return (draw(st.integers(0, listable)), listable, draw(count(1000)), draw(unit()), draw(unit()), draw(uniform01()))
 
 
 @st.composite
@@ -96,7 +103,11 @@ CASES = {
     "lists": lists_args(),
     "pledged": pledged_args(),
     "verified": verified_args(),
-    "reciprocity_gate": st.tuples(nonneg(2.0), count(5000), count(5000), nonneg(5000.0), nonneg(1.0), st.booleans()),
+    "reciprocity_gate": st.tuples(nonneg(2.0), count(5000), count(5000), nonneg(5000.0), nonneg(1.0), st.booleans(),
+                                  st.booleans()),
+    "stall_break": st.tuples(st.booleans(), unit(), unit(), uniform01()),
+    "committed_chance": st.tuples(unit(), st.booleans(), st.booleans(), unit()),
+    "contested_stage": contested_args(),
     "capacity": st.tuples(count(1000, lo=1), st.integers(-500, 5000), count(1000, lo=1), st.floats(1.0, 50.0),
                           st.booleans()),
     "willing": st.tuples(unit(), unit(), unit(), unit()),
@@ -694,8 +705,8 @@ def test_reciprocal_target_at_ratio_and_everything_at_the_end():
 @SETTINGS
 @given(args=reciprocal_args())
 def test_reciprocal_target_within_bounds(args):
-    gov_released, gov_total, ratio, tal_total = args
-    t = int(_target(*args))
+    gov_released, gov_total, ratio, tal_total, finish_after = args
+    t = int(_target(gov_released, gov_total, ratio, tal_total))
     assert 0 <= t <= tal_total
     assert t <= gov_released * ratio or gov_released >= gov_total
 
@@ -976,3 +987,63 @@ def test_willing_means_trust_less_split_plus_boost_above_the_bar():
     assert rules.willing(trust_value=0.4, threshold_shift=0.0, release_boost=0.0, willing_trust=0.4)
     assert not rules.willing(trust_value=0.4, threshold_shift=0.1, release_boost=0.0, willing_trust=0.4)
     assert rules.willing(trust_value=0.2, threshold_shift=0.0, release_boost=0.3, willing_trust=0.4)
+
+
+def test_the_gate_cannot_ask_for_more_than_everything():
+    # 4,400 out and the Taliban's 1,000 all freed (610 credited, short of 880): no longer suspended.
+    kw = dict(gate=1.0, after=1000, ratio=0.2, government_released=4400, credited=610.0, bound=False)
+    assert rules.reciprocity_gate(other_side_done=False, **kw)
+    assert not rules.reciprocity_gate(other_side_done=True, **kw)
+
+
+def test_the_taliban_finish_their_side_after_a_share_of_the_government_s():
+    kw = dict(government_total=5000, ratio=0.2 * 0.76, taliban_total=1000)
+    assert rules.reciprocal_target(government_released=4400, **kw) == 668  # at 0.76 of 1:5
+    assert rules.reciprocal_target(government_released=4400, finish_after=0.85, **kw) == 1000
+    assert rules.reciprocal_target(government_released=4200, finish_after=0.85, **kw) == 638
+    assert rules.reciprocal_target(government_released=5000, **kw) == 1000  # the default: once all are out
+
+
+@SETTINGS
+@given(args=reciprocal_args())
+def test_finishing_earlier_never_lowers_the_target(args):
+    released, total, ratio, taliban_total, finish_after = args
+    kw = dict(government_released=released, government_total=total, ratio=ratio, taliban_total=taliban_total)
+    assert rules.reciprocal_target(finish_after=finish_after, **kw) >= rules.reciprocal_target(**kw)
+    assert rules.reciprocal_target(finish_after=finish_after, **kw) <= taliban_total
+
+
+def test_the_mediator_breaks_only_a_stalled_gate_and_with_pressure():
+    assert rules.stall_break(suspended=True, pressure=0.8, rate=0.1, u=0.05)
+    assert not rules.stall_break(suspended=True, pressure=0.8, rate=0.1, u=0.09)  # 0.09 >= 0.1 * 0.8
+    assert not rules.stall_break(suspended=False, pressure=1.0, rate=1.0, u=0.0)
+    assert not rules.stall_break(suspended=True, pressure=0.0, rate=1.0, u=0.0)
+    assert not rules.stall_break(suspended=True, pressure=1.0, rate=0.0, u=0.0)  # off by default
+
+
+def test_contested_prisoners_come_in_stages_once_the_rest_are_listed():
+    kw = dict(listable=4403, rate=0.1, share=0.25)
+    assert rules.contested_stage(listed=4403, contested_left=597, u=0.05, **kw) == 150  # ceil(0.25 * 597)
+    assert rules.contested_stage(listed=4403, contested_left=597, u=0.15, **kw) == 0  # no cover today
+    assert rules.contested_stage(listed=4000, contested_left=597, u=0.0, **kw) == 0  # the dispute is not open yet
+    assert rules.contested_stage(listed=4403, contested_left=0, u=0.0, **kw) == 0
+    assert rules.contested_stage(listed=4403, contested_left=3, u=0.0, listable=4403, rate=0.1, share=0.01) == 1
+
+
+@SETTINGS
+@given(args=contested_args())
+def test_a_stage_frees_at_least_one_and_never_more_than_are_contested(args):
+    listed, listable, left, rate, share, u = args
+    stage = rules.contested_stage(listed=listed, listable=listable, contested_left=left, rate=rate, share=share, u=u)
+    assert 0 <= stage <= left
+    if listed >= listable and left > 0 and u < rate:
+        assert stage >= 1
+    else:
+        assert stage == 0
+
+
+def test_a_commitment_is_carried_out_whatever_the_trust_and_the_conditions():
+    assert rules.committed_chance(chance=0.01, allowed=False, bound=True, commitment=1.0) == (1.0, True)
+    assert rules.committed_chance(chance=0.01, allowed=False, bound=False, commitment=1.0) == (0.01, False)
+    assert rules.committed_chance(chance=0.7, allowed=True, bound=True, commitment=0.5) == (0.7, True)
+    assert rules.committed_chance(chance=0.01, allowed=False, bound=True, commitment=0.0) == (0.01, False)  # off

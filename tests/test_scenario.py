@@ -581,6 +581,11 @@ MATTERS = {
     **{f"verification.{name}": {"verification.enabled": True, "government.willing_trust": 0.0}
        for name in ("start_day", "rate_with_team", "list_size", "list_gap_days", "arrears_share")},
     "verification.rate_without_team": {"verification.enabled": True, **TEAM_WALKS_OUT},
+    "verification.next_list_size": {"verification.enabled": True, "verification.list_size": 300,
+                                    "verification.list_gap_days": 0},
+    "mediator.stall_break_rate": {"government.reciprocity_gate": 2.0, "government.gate_after": 100},
+    "protocol.cover_rate": {"protocol.contested": 4000},
+    "protocol.cover_share": {"protocol.contested": 4000, "protocol.cover_rate": 1.0},
 }
 
 

@@ -44,7 +44,8 @@ class GovernmentAgent(Side):
     """The Afghan government: holds the Taliban prisoners, commanders among them, and releases on the decree's terms."""
 
     STATE = Side.STATE + ("commanders_released", "commanders_today", "offensive_left", "offensive_days",
-                          "listed", "list_opens_day", "verified", "cleared", "pledged", "suspended", "suspended_days")
+                          "listed", "list_opens_day", "verified", "cleared", "pledged", "suspended", "suspended_days",
+                          "covered", "stall_breaks")
 
     def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, commanders: np.ndarray,
                  verification: SimpleNamespace):
@@ -55,15 +56,20 @@ class GovernmentAgent(Side):
         self.offensive_left = np.zeros_like(total)
         self.offensive_days = np.zeros_like(total)
         # Lists and verification: with verification off, every prisoner is listed and cleared from the start.
+        # Contested prisoners are on no list until political cover frees them, a stage at a time.
         self.verification = verification
         on = verification.enabled
-        self.listed = np.where(on, 0, total)
+        self.contested = np.minimum(model.params.protocol.contested, total)
+        self.covered = np.zeros_like(total)
+        listable = total - self.contested
+        self.listed = np.where(on, 0, listable)
         self.list_opens_day = np.where(on, verification.start_day, -1)
-        self.verified = np.where(on, 0.0, total.astype(float))
-        self.cleared = np.where(on, 0, total)
+        self.verified = np.where(on, 0.0, listable.astype(float))
+        self.cleared = np.where(on, 0, listable)
         self.pledged = np.zeros(total.shape, dtype=bool)
         self.suspended = np.zeros(total.shape, dtype=bool)
         self.suspended_days = np.zeros_like(total)
+        self.stall_breaks = np.zeros_like(total)
 
     @property
     def fighters_total(self) -> np.ndarray:
@@ -78,19 +84,43 @@ class GovernmentAgent(Side):
         """Whether releases are blocked today by offensive mode."""
         return self.offensive_left > 0
 
-    def prepare(self, *, team_present: np.ndarray, scheduled: np.ndarray, today: SimpleNamespace) -> None:
-        """Pledge what is overdue if willing, open the next list when one is due, and verify listed prisoners:
-        a list is cleared once all of it is verified."""
+    @property
+    def listable(self) -> np.ndarray:
+        """Prisoners that lists may hold: all but the contested ones still without political cover."""
+        return self.total - self.contested + self.covered
+
+    def mediated(self, *, pressure: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whether the mediator breaks the stall of a closed reciprocity gate today; if so, a list being prepared
+        opens at once (the government is bound in `prepare`)."""
+        broke = rules.stall_break(suspended=self.suspended, pressure=pressure,
+                                  rate=self.model.params.mediator.stall_break_rate, u=u)
+        self.stall_breaks = self.stall_breaks + broke
+        self.list_opens_day = np.where(broke & (self.list_opens_day >= 0), self.model.day, self.list_opens_day)
+        return broke
+
+    def prepare(self, *, team_present: np.ndarray, scheduled: np.ndarray, today: SimpleNamespace,
+                broke: np.ndarray, u: np.ndarray) -> None:
+        """Free a stage of the contested prisoners if political cover comes; be bound by a broken stall; pledge
+        what is overdue if willing; open the next list when one is due; and verify listed prisoners: a list is
+        cleared once all of it is verified."""
         v, p, day = self.verification, self.params, self.model.day
+        protocol = self.model.params.protocol
+        stage = rules.contested_stage(listed=self.listed, listable=self.listable,
+                                      contested_left=self.contested - self.covered, rate=protocol.cover_rate,
+                                      share=protocol.cover_share, u=u)
+        staged = stage > 0  # cleared at once: the dispute is political, the prisoners long verified
+        self.covered, self.listed = self.covered + stage, self.listed + stage
+        self.verified, self.cleared = self.verified + stage, self.cleared + stage
         behind = scheduled - self.released
         willing = rules.willing(trust_value=self.trust, threshold_shift=today.threshold_shift,
                                 release_boost=today.release_boost, willing_trust=p.willing_trust)
-        self.pledged, pledging = rules.pledged(pledged=self.pledged, willing=willing, behind=behind,
+        self.pledged, pledging = rules.pledged(pledged=self.pledged | broke | staged, willing=willing, behind=behind,
                                                tranche_size=today.tranche_size, released=self.released,
                                                listed=self.listed)
+        later = np.where(v.next_list_size > 0, v.next_list_size, v.list_size)
         self.listed, self.list_opens_day = rules.lists(
-            listed=self.listed, opens_day=self.list_opens_day, released=self.released, total=self.total,
-            size=v.list_size, gap=v.list_gap_days, day=day,
+            listed=self.listed, opens_day=self.list_opens_day, released=self.released, total=self.listable,
+            size=np.where(self.listed > 0, later, v.list_size), gap=v.list_gap_days, day=day,
             pledge=np.floor(v.arrears_share * behind * pledging).astype(np.int64))
         self.verified, self.cleared = rules.verified(
             verified=self.verified, cleared=self.cleared, listed=self.listed, started=day >= v.start_day,
@@ -103,7 +133,7 @@ class GovernmentAgent(Side):
         self.suspended = rules.reciprocity_gate(
             gate=p.reciprocity_gate, government_released=self.released, after=p.gate_after,
             credited=m.taliban.released * p.credited_share, ratio=m.params.protocol.reciprocity_ratio,
-            bound=self.pledged)
+            bound=self.pledged, other_side_done=m.taliban.released >= m.taliban.total)
         self.suspended_days = self.suspended_days + self.suspended
         today_capacity = rules.capacity(daily_capacity=today.daily_capacity, behind=scheduled - self.released,
                                         tranche_size=today.tranche_size, catch_up=p.catch_up, bound=self.pledged)
@@ -120,7 +150,9 @@ class GovernmentAgent(Side):
             loss=loss, guarantee=m.params.mediator.guarantee, pressure=m.pressure,
             pressure_weight=m.params.mediator.pressure_weight, gain=p.cooperation_gain,
         ) + today.threshold_shift - today.release_boost
-        chance = rules.choice_probability(trust_value=self.trust, threshold=threshold, temperature=p.temperature)
+        chance, allowed = rules.committed_chance(
+            chance=rules.choice_probability(trust_value=self.trust, threshold=threshold, temperature=p.temperature),
+            allowed=allowed, bound=self.pledged, commitment=p.commitment)
         go = rules.release_decision(u=u, chance=chance, allowed=allowed, blocked=self.offensive | self.suspended,
                                     owed=fighters + commanders)
         self.released_today = (fighters + commanders) * go
@@ -163,9 +195,11 @@ class TalibanAgent(Side):
         self.walkouts = np.zeros_like(total)
         self.attacks_today = np.zeros_like(total)
 
-    def arrive(self) -> None:
-        """The technical team arrives in Kabul on its day: engaged, its patience counting from then."""
-        arriving = self.model.day == self.arrival_day
+    def arrive(self, *, called: np.ndarray = False) -> None:
+        """The technical team arrives in Kabul on its day, or comes back when the mediator breaks a stall
+        (`called`): engaged, its patience counting from then."""
+        arriving = (self.model.day == self.arrival_day) | (np.asarray(called, dtype=bool) & ~self.engaged
+                                                            & (self.model.day > self.arrival_day))
         self.engaged = self.engaged | arriving
         self.returned_day = np.where(arriving, self.model.day, self.returned_day)
 

@@ -190,12 +190,15 @@ class ExchangeModel(mesa.Model):
         today = self.lanes.today(day)
         before = self._state()
 
-        # 1. Events of the day: a pressure shock (the others act through `today`); the Taliban team may arrive,
-        #    the government pledges what is overdue if willing, lists open and listed prisoners are verified.
+        # 1. Events of the day: a pressure shock (the others act through `today`); the Taliban team may arrive;
+        #    political cover may free contested prisoners and the mediator may break a stalled gate; the
+        #    government pledges what is overdue if willing, lists open and listed prisoners are verified.
         self.pressure = rules.pressure_update(pressure=self.pressure, slipping=False, moved=False, growth=0.0,
                                               decay=0.0, shock=today.pressure_shock)
-        tal.arrive()
-        gov.prepare(team_present=tal.engaged, scheduled=today.schedule, today=today)
+        broke = gov.mediated(pressure=self.pressure, u=u["mediator"])
+        self.pressure = np.where(broke, 0.0, self.pressure)  # breaking a stall spends the mediator's pressure
+        tal.arrive(called=broke)
+        gov.prepare(team_present=tal.engaged, scheduled=today.schedule, today=today, broke=broke, u=u["cover"])
 
         # 2. Government: release what the schedule owes and verification has cleared, when the conditions, the
         #    reciprocity gate and trust allow.
@@ -216,7 +219,7 @@ class ExchangeModel(mesa.Model):
         tal.judge(behind=behind, today=today)
         target = rules.reciprocal_target(government_released=gov.released, government_total=gov.total,
                                          ratio=p.protocol.reciprocity_ratio * p.taliban.ratio_share,
-                                         taliban_total=tal.total)
+                                         taliban_total=tal.total, finish_after=p.taliban.finish_after)
         tal.reciprocate(target=target, today=today, u=u["taliban_release"])
         tal.fight(today=today, u=u["taliban_attacks"])
         moved = (gov.released_today > 0) | (tal.released_today > 0)

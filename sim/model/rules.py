@@ -156,10 +156,15 @@ def taliban_loss(*, exploitation_loss: ArrayLike, commander_demand: ArrayLike, i
 
 
 def reciprocal_target(*, government_released: ArrayLike, government_total: ArrayLike, ratio: ArrayLike,
-                      taliban_total: ArrayLike) -> ArrayLike:
-    """Taliban releases owed in total at the agreed ratio; everything once the government has released all."""
+                      taliban_total: ArrayLike, finish_after: ArrayLike = 1.0) -> ArrayLike:
+    """Taliban releases owed in total at the agreed ratio; everything once the government has released
+    `finish_after` of its total (all of it, by default).
+
+    Below 1, the Taliban finish their side ahead of the government's last releases (in 2020 they declared
+    their 1,000 complete on 30 July, with the government's last 400 still disputed).
+    """
     at_ratio = np.minimum(government_released * ratio // 1, taliban_total)
-    done = government_released >= government_total
+    done = government_released >= np.multiply(finish_after, government_total)
     return np.asarray(at_ratio + (taliban_total - at_ratio) * done, dtype=np.int64)
 
 
@@ -282,14 +287,33 @@ def verified(*, verified: ArrayLike, cleared: ArrayLike, listed: ArrayLike, star
 
 
 def reciprocity_gate(*, gate: ArrayLike, government_released: ArrayLike, after: ArrayLike, credited: ArrayLike,
-                     ratio: ArrayLike, bound: ArrayLike) -> ArrayLike:
+                     ratio: ArrayLike, bound: ArrayLike, other_side_done: ArrayLike = False) -> ArrayLike:
     """Whether the government suspends releases until the Taliban reciprocate more (as on 11 May 2020).
 
     Unless bound by a pledge, it insists on `gate` times the agreed ratio in releases it credits,
-    once it has released `after` prisoners.
+    once it has released `after` prisoners. It cannot insist on more than everything: once the Taliban
+    hold no one (`other_side_done`), the gate is open.
     """
     short = credited < gate * ratio * government_released
-    return (gate > 0) & (government_released >= after) & short & np.logical_not(bound)
+    return ((gate > 0) & (government_released >= after) & short & np.logical_not(bound)
+            & np.logical_not(other_side_done))
+
+
+def stall_break(*, suspended: ArrayLike, pressure: ArrayLike, rate: ArrayLike, u: ArrayLike) -> ArrayLike:
+    """Whether the mediator breaks a stalled reciprocity gate today: a chance of `rate` times US pressure on each
+    day the gate held the government's releases back (in 2020 the US envoy pressed for "speedy releases" on 7
+    June, with the gate closed again at 3,000, and releases went on in late June)."""
+    return np.asarray(suspended, dtype=bool) & (u < np.multiply(rate, pressure))
+
+
+def contested_stage(*, listed: ArrayLike, listable: ArrayLike, contested_left: ArrayLike, rate: ArrayLike,
+                    share: ArrayLike, u: ArrayLike) -> ArrayLike:
+    """Contested prisoners the government agrees to free today: once every other prisoner is listed the dispute
+    is open, and political cover for a stage of `share` of those still contested comes with a chance of `rate`
+    a day (in 2020: 597 refused on 11 July, 50 of them freed on 17 July, 400 left on 31 July)."""
+    open_ = (np.asarray(listed) >= listable) & (np.asarray(contested_left) > 0)
+    stage = np.ceil(np.multiply(share, contested_left) - 1e-9).astype(np.int64)
+    return np.where(open_ & (u < rate), np.minimum(np.maximum(stage, 1), contested_left), 0)
 
 
 def capacity(*, daily_capacity: ArrayLike, behind: ArrayLike, tranche_size: ArrayLike, catch_up: ArrayLike,
@@ -312,6 +336,16 @@ def pressure_update(*, pressure: ArrayLike, slipping: ArrayLike, moved: ArrayLik
     """US pressure: grows while the schedule slips, fades on days with progress, jumps with shocks; in [0, 1]."""
     value = (pressure + slipping * growth) * (1.0 - moved * decay) + shock
     return np.minimum(_positive(value), 1.0)
+
+
+def committed_chance(*, chance: ArrayLike, allowed: ArrayLike, bound: ArrayLike, commitment: ArrayLike
+                     ) -> tuple[ArrayLike, ArrayLike]:
+    """The chance of releasing today, and whether the decree's conditions allow it, for a government bound by a
+    commitment (a pledge, a stall the mediator broke, political cover): with `commitment` above 0, at least that
+    chance, whatever its trust and the conditions (in 2020 the pledge of 24 May was carried out in days, 900 on
+    26 May and 3,000 out by 2 June, with the violence the conditions were to judge going on)."""
+    committed = np.asarray(bound, dtype=bool) & (np.asarray(commitment) > 0)
+    return np.where(committed, np.maximum(chance, commitment), chance), np.asarray(allowed, dtype=bool) | committed
 
 
 def release_decision(*, u: ArrayLike, chance: ArrayLike, allowed: ArrayLike, blocked: ArrayLike,

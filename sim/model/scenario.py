@@ -108,6 +108,15 @@ class Protocol(Section):
     completion_tolerance: float = F(
         0.0, "share", "Share of each side's prisoners that may still be held when the exchange counts as completed", 0, 0.2
     )
+    contested: int = F(
+        0, "prisoners", "Prisoners of the government's total that it refuses to list until political cover comes "
+        "(0: none)", 0, 100000)
+    cover_rate: float = F(
+        0.05, "chance per day", "Once every other prisoner is listed, the daily chance that political cover frees a "
+        "stage of the contested prisoners", 0, 1, needs=[above("protocol.contested", 0)])
+    cover_share: float = F(
+        0.25, "share", "Share of the still-contested prisoners that one stage of political cover frees", 0, 1,
+        needs=[above("protocol.contested", 0)])
 
 
 class Government(Section):
@@ -143,6 +152,10 @@ class Government(Section):
     credited_share: float = F(
         1.0, "share", "Share of the Taliban's releases the government counts as its personnel (the rest civilians)",
         0, 1)
+    commitment: float = F(
+        0.0, "probability", "Least daily chance of releasing while bound by a commitment (a pledge, a broken stall, "
+        "political cover), whatever the government's trust and the decree's conditions (0: they decide as on any "
+        "day)", 0, 1)
     catch_up: float = F(
         1.0, "multiplier",
         "Daily capacity multiplied by this while the government is bound by a pledge and a tranche or more behind",
@@ -186,6 +199,9 @@ class Taliban(Section):
     return_rate: float = F(0.02, "probability per day", "Chance of coming back on a day with no release", 0, 1)
     return_on_release: float = F(0.3, "probability", "Chance of coming back on a day the government releases", 0, 1)
     ratio_share: float = F(1.0, "share", "Share of the agreed ratio the Taliban aim to release", 0, 1)
+    finish_after: float = F(
+        1.0, "share", "Share of the government's total released after which the Taliban free everyone they hold "
+        "(1: only once the government has freed all)", 0, 1)
 
 
 class Spoilers(Section):
@@ -203,6 +219,10 @@ class Mediator(Section):
     pressure_growth: float = F(0.01, "pressure per day", "Rise in pressure on each day the schedule slips", 0, 1)
     pressure_decay: float = F(0.05, "share per day", "Share of pressure that fades on a day with a release", 0, 1)
     presses_taliban: bool = Field(True, description="Whether US pressure also lowers the Taliban's threshold [yes/no]")
+    stall_break_rate: float = F(
+        0.0, "chance per day at full pressure", "Daily chance, times US pressure, that the mediator makes the "
+        "government release past a closed reciprocity gate (its next list, bound as by a pledge); the pressure is "
+        "spent (0: never)", 0, 1, needs=[above("government.reciprocity_gate", 0)])
 
 
 class Verification(Section):
@@ -218,6 +238,8 @@ class Verification(Section):
         25.0, "prisoners per day", "Prisoners verified per day while the team is away (the government alone)", 0, 100000,
         needs=[VERIFICATION_ON])
     list_size: int = F(1500, "prisoners", "Prisoners on each list", 1, 100000, needs=[VERIFICATION_ON])
+    next_list_size: int = F(0, "prisoners", "Prisoners on each list after the first (0: list_size)", 0, 100000,
+                            needs=[VERIFICATION_ON])
     list_gap_days: int = F(14, "days", "Days to prepare the next list once every prisoner on a list is out", 0, 3650,
                            needs=[VERIFICATION_ON])
     arrears_share: float = F(

@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 # One stream per random mechanism. Append new ones at the end: a stream's key is its position.
-STREAMS = ("government_release", "taliban_release", "taliban_attacks", "iskp_attributed", "iskp_other", "return")
+STREAMS = ("government_release", "taliban_release", "taliban_attacks", "iskp_attributed", "iskp_other", "return",
+           "mediator", "cover")
 
 GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
