@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 # main before the self-scoring posterior (issue 14): one simulation per particle, moves from rounded values,
 # step tuned on acceptance, replays to the end of the fit window.
@@ -72,11 +74,31 @@ def checkout(ref: str = BEFORE) -> Iterator[Path]:
 def python_in(tree: Path, *args: str) -> subprocess.CompletedProcess:
     """Run this Python with the worktree's `sim` package first on the path, in the worktree."""
     env = {**os.environ, "PYTHONPATH": str(tree), "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, *args], cwd=tree, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the code before failed ({' '.join(args[:2])}):\n{done.stderr[-3000:]}")
+    return done
 
 
-def old_fit_and_forecast(tree: Path, spec: Path, until: str, fit_dir: Path, forecast_dir: Path, ahead: str,
-                         runs: int = 2000, workers: int = 2) -> None:
-    """Calibrate with the old code to `until`, and forecast to `ahead` as it did (replaying to `until`)."""
+def old_fit_and_forecast(tree: Path, until: str, fit_dir: Path, forecast_dir: Path, ahead: str, runs: int = 2000,
+                         workers: int = 2) -> None:
+    """Calibrate with the old code and its own spec to `until`, and forecast to `ahead` as it did (replaying to
+    `until`)."""
+    spec = tree / "scenarios" / "calibration" / "record_2020.yaml"
     python_in(tree, "-c", OLD_FIT_AND_FORECAST, str(spec), until, str(fit_dir), str(forecast_dir), ahead, str(runs),
               str(workers))
+
+
+def cli_fit_and_forecast(tree: Path, until: str, fit_dir: Path, forecast_dir: Path, ahead: str, runs: int = 2000,
+                         workers: int = 2) -> None:
+    """Calibrate with the worktree's code and its own spec, fitted to `until`, and forecast to `ahead`, through its
+    command line (for code that has `swapsim forecast` writing ensemble.parquet, as `swapsim score` reads)."""
+    spec = tree / "scenarios" / "calibration" / "record_2020.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["until"] = until
+    origin = spec.with_name(f"origin_{until}.yaml")  # beside the shipped spec, so that its relative paths hold
+    origin.write_text(yaml.safe_dump(data, sort_keys=False))
+    python_in(tree, "-m", "sim.cli", "calibrate", str(origin), "--out", str(fit_dir), "--workers", str(workers),
+              "--force")
+    python_in(tree, "-m", "sim.cli", "forecast", str(fit_dir), "--until", ahead, "--out", str(forecast_dir),
+              "--runs", str(runs), "--workers", str(workers), "--force")

@@ -9,17 +9,21 @@ Each block prints what it measured and how; paste the numbers into the documents
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from sim.experiments import calibration, comparisons, runs, sweep_spec
+from sim.experiments import comparisons, runs, sweep_spec
 from sim.experiments import observed as record
+from sim.experiments.calibration_spec import load_spec
+from sim.experiments.posterior import load_posterior
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import Scenario, load, with_overrides
-from sim.reports import analysis, results, sweep
+from sim.reports import analysis, forecast, results, score, sweep
 from sim.reports import calibration as fit_report
 from sim.reports import comparison as comparison_report
 
@@ -169,25 +173,24 @@ def compare_protocols(n: int) -> None:
 
 def calibrated(workers: int, runs_per_scenario: int) -> None:
     """The calibration on the 2020 record, its forecast, and the protocols compared under its posterior."""
-    spec = calibration.load_spec(SCENARIOS / "calibration" / "record_2020.yaml")
+    spec = load_spec(SCENARIOS / "calibration" / "record_2020.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "record_2020"
         result = fit_report.calibrate(spec, out, workers=workers)
         print("\n" + fit_report.format_summary(result))
-        unique = result.posterior[list(spec.parameters)].drop_duplicates().shape[0]
-        print(f"  distinct parameter sets in the posterior: {unique} of {len(result.posterior)}")
         for name in ("predictive", "marginals", "pairs"):
             shutil.copy(out / "figures" / f"{name}.png", FIGURES / f"calibration_{name}.png")
-        done = fit_report.forecast(out, "2020-09-30", runs=2000, out=Path(tmp) / "forecast", workers=workers)
-        print("\n" + fit_report.format_forecast(done))
+        done = forecast.forecast(out, "2020-09-30", runs=2000, out=Path(tmp) / "forecast", workers=workers)
+        print("\n" + forecast.format_forecast(done))
         table = done["forecast"]
         for day in ("2020-07-30", "2020-08-31", "2020-09-30"):
             rows = table[table["date"].astype(str) == day]
-            print(f"  {day}: " + "; ".join(f"{r.side} {r.q05:,.0f}–{r.q95:,.0f} (median {r.q50:,.0f})"
-                                          for r in rows.itertuples()))
-        shutil.copy(Path(tmp) / "forecast" / "figures" / "forecast.png", FIGURES / "forecast_2020.png")
+            print(f"  {day}: " + "; ".join(f"{r.side} {r.q05:,.0f}–{r.q95:,.0f} (median {r.q50:,.0f} "
+                                          f"[{r.q50_low:,.0f}–{r.q50_high:,.0f}])" for r in rows.itertuples()))
+        for name in ("forecast", "completion"):
+            shutil.copy(Path(tmp) / "forecast" / "figures" / f"{name}.png", FIGURES / f"{name}_2020.png")
         names = ("decree_2020", "commanders_first", "doha_unconditional")
-        posterior = calibration.load_posterior(out)
+        posterior = load_posterior(out)
         c = comparisons.compare([load(SCENARIOS / f"{name}.yaml") for name in names], runs=runs_per_scenario,
                                 seed=1, workers=workers, posterior=posterior)
         print(f"\nProtocols under the 2020 posterior, {runs_per_scenario} runs each from root seed 1:")
@@ -196,20 +199,70 @@ def calibrated(workers: int, runs_per_scenario: int) -> None:
         shutil.copy(Path(tmp) / "compare" / "figures" / "comparison.png", FIGURES / "posterior_comparison.png")
 
 
+ORIGINS = ("2020-05-31", "2020-06-30")
+CODES = ("before", "now", "replayed")  # "replayed": this code's fit, its histories replayed to the origin
+SCORED_UNTIL = "2020-07-31"
+
+
+def rolling_origin(workers: int, runs: int) -> None:
+    """Fit to each origin, forecast to 31 July 2020 and score on the record after the origin: with this code and
+    with the code before the self-scoring posterior (a git worktree of benchmarks/baseline.py's BEFORE)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from baseline import BEFORE, checkout, old_fit_and_forecast
+
+    spec_path = SCENARIOS / "calibration" / "record_2020.yaml"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, checkout() as tree:
+        tmp = Path(tmp)
+        for origin in ORIGINS:
+            spec = load_spec(spec_path).model_copy(update={"until": dt.date.fromisoformat(origin)})
+            fit_report.calibrate(spec, tmp / f"now_{origin}", workers=workers, figures_wanted=False)
+            forecast.forecast(tmp / f"now_{origin}", SCORED_UNTIL, runs=runs, out=tmp / f"now_{origin}_ahead",
+                              workers=workers)
+            # The same fit, its histories replayed to the origin as the code before did: which part of the change
+            # is the posterior and which the replay.
+            forecast.forecast(tmp / f"now_{origin}", SCORED_UNTIL, runs=runs, out=tmp / f"replayed_{origin}_ahead",
+                              workers=workers, replay_until=dt.date.fromisoformat(origin))
+            old_fit_and_forecast(tree, origin, tmp / f"before_{origin}", tmp / f"before_{origin}_ahead",
+                                 SCORED_UNTIL, runs=runs, workers=workers)
+            for code in CODES:
+                scored = score.score_forecast(tmp / f"{code}_{origin}_ahead", after=origin)
+                print(f"\n{code}, origin {origin}:\n" + score.format_score(scored))
+                rows += [{"origin": origin, "code": code, "side": side, **scored["summary"][side]}
+                         for side in scored["summary"]]
+    table = pd.DataFrame(rows)
+    print(f"\nRolling origin: fit to each origin, {runs:,} forecast runs to {SCORED_UNTIL}, scored on the record "
+          f"after the origin; 'before' is the code at {BEFORE}; 'replayed' is this code's fit with its histories "
+          "replayed to the origin, as before")
+    print("| origin | side | points (lower bounds) | mean CRPS before / now / replayed | 90% coverage before / now / "
+          "replayed |")
+    print("|---|---|---|---|---|")
+    for (origin, side), rows in table.groupby(["origin", "side"], sort=False):
+        each = [rows[rows["code"] == code].iloc[0] for code in CODES]
+        crps = " / ".join("–" if r.mean_crps is None or pd.isna(r.mean_crps) else f"{r.mean_crps:,.0f}" for r in each)
+        cover = " / ".join(f"{r.covered}" for r in each)
+        print(f"| {origin} | {side} | {each[0].points} ({each[0].lower_bounds}) | {crps} | {cover} of {each[0].points} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only-calibration", action="store_true", help="only the calibration block")
     parser.add_argument("--only-discovery", action="store_true", help="only the scenario discovery block")
+    parser.add_argument("--only-rolling-origin", action="store_true",
+                        help="only the rolling-origin scores, before and now")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     FIGURES.mkdir(parents=True, exist_ok=True)
     if args.only_discovery:
         return discovery_example()
+    if args.only_rolling_origin:
+        return rolling_origin(args.workers, int(2000 * scale))
     calibrated(args.workers, int(1000 * scale))
     if args.only_calibration:
         return
+    rolling_origin(args.workers, int(2000 * scale))
     quickstart_figures(200)
     defaults_and_statics(int(400 * scale))
     sensitivity_table(int(400 * scale))
