@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import end_game
 import pandas as pd
 
 from sim.experiments import comparisons, runs, sweep_spec
@@ -180,13 +181,9 @@ def calibrated(workers: int, runs_per_scenario: int) -> None:
         print("\n" + fit_report.format_summary(result))
         for name in ("predictive", "marginals", "pairs"):
             shutil.copy(out / "figures" / f"{name}.png", FIGURES / f"calibration_{name}.png")
-        done = forecast.forecast(out, "2020-09-30", runs=2000, out=Path(tmp) / "forecast", workers=workers)
+        done = forecast.forecast(out, AHEAD, runs=2000, out=Path(tmp) / "forecast", workers=workers)
         print("\n" + forecast.format_forecast(done))
-        table = done["forecast"]
-        for day in ("2020-07-30", "2020-08-31", "2020-09-30"):
-            rows = table[table["date"].astype(str) == day]
-            print(f"  {day}: " + "; ".join(f"{r.side} {r.q05:,.0f}–{r.q95:,.0f} (median {r.q50:,.0f} "
-                                          f"[{r.q50_low:,.0f}–{r.q50_high:,.0f}])" for r in rows.itertuples()))
+        registered(done)
         for name in ("forecast", "completion"):
             shutil.copy(Path(tmp) / "forecast" / "figures" / f"{name}.png", FIGURES / f"{name}_2020.png")
         names = ("decree_2020", "commanders_first", "doha_unconditional")
@@ -197,6 +194,31 @@ def calibrated(workers: int, runs_per_scenario: int) -> None:
         print(comparison_report.format_table(c))
         comparison_report.save(c, Path(tmp) / "compare")
         shutil.copy(Path(tmp) / "compare" / "figures" / "comparison.png", FIGURES / "posterior_comparison.png")
+
+
+AHEAD = "2020-12-31"
+BANDS_ON = ("2020-08-02", "2020-08-15", "2020-08-31", "2020-09-15", "2020-09-30")
+COMPLETE_BY = ("2020-07-31", "2020-08-31", "2020-09-30", "2020-12-31")  # 31 July: histories already complete
+
+
+def registered(done: dict) -> None:
+    """The numbers the documents register before the record after 31 July is seen: the government's band on
+    five dates and the exchange's completion by three, each with its Monte Carlo interval."""
+    table, curve = done["forecast"], done["curve"]
+    print("\nThe government's releases: median [Monte Carlo 90%], 90% band [Monte Carlo 90% of its ends]")
+    for day in BANDS_ON:
+        r = table[(table["date"].astype(str) == day) & (table["side"] == "government_released_taliban")].iloc[0]
+        print(f"  {day}: {r.q50:,.0f} [{r.q50_low:,.0f}–{r.q50_high:,.0f}], band {r.q05:,.0f} "
+              f"[{r.q05_low:,.0f}–{r.q05_high:,.0f}] – {r.q95:,.0f} [{r.q95_low:,.0f}–{r.q95_high:,.0f}]")
+    exchange = curve[curve["side"] == "exchange"]
+    dates = done["completion"].set_index("side").loc["exchange"]
+    print("The exchange's completion dates [Monte Carlo 90%]: " + "; ".join(
+        f"{q} {dates[f'{q}_date']} [{dates[f'{q}_date_low']}–{dates[f'{q}_date_high'] or 'not reached'}]"
+        if dates[f"{q}_date"] else f"{q} not reached" for q in ("q05", "q50", "q95")))
+    print("The exchange complete by: share [Monte Carlo 90%]")
+    for day in COMPLETE_BY:
+        r = exchange[exchange["date"].astype(str) == day].iloc[0]
+        print(f"  {day}: {r.share:.1%} [{r.low:.1%}–{r.high:.1%}]")
 
 
 ORIGINS = ("2020-05-31", "2020-06-30")
@@ -250,7 +272,7 @@ def main() -> None:
     parser.add_argument("--only-calibration", action="store_true", help="only the calibration block")
     parser.add_argument("--only-discovery", action="store_true", help="only the scenario discovery block")
     parser.add_argument("--only-rolling-origin", action="store_true",
-                        help="only the rolling-origin scores, before and now")
+                        help="only issue 14's rolling-origin scores: before the posterior was rebuilt, and now")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
@@ -262,7 +284,7 @@ def main() -> None:
     calibrated(args.workers, int(1000 * scale))
     if args.only_calibration:
         return
-    rolling_origin(args.workers, int(2000 * scale))
+    end_game.main(["--workers", str(args.workers), "--present", end_game.PRESENT])
     quickstart_figures(200)
     defaults_and_statics(int(400 * scale))
     sensitivity_table(int(400 * scale))

@@ -96,11 +96,17 @@ def test_the_record_stops_at_until_and_reads_lower_bounds_from_the_note():
     record = calibration_spec.load_record(spec)
     p = record.points
     assert p["date"].max() <= spec.until
-    assert len(p) == 21
-    # "More than 400" on 6 June is a lower bound, and the only one.
+    assert len(p) == 35 and p["date"].max().isoformat() == "2020-07-31"
+    # "More than 400" on 6 June is a lower bound, and so are the "over" and "at least" figures of July.
     lower = p[p["lower"]]
     assert lower[["date", "side", "value"]].astype(str).values.tolist() == [
-        ["2020-06-06", "taliban_released_government", "400.0"]]
+        ["2020-07-01", "government_released_taliban", "3895.0"],
+        ["2020-07-11", "government_released_taliban", "4000.0"],
+        ["2020-07-17", "government_released_taliban", "4000.0"],
+        ["2020-07-20", "government_released_taliban", "4200.0"],
+        ["2020-07-29", "government_released_taliban", "4400.0"],
+        ["2020-06-06", "taliban_released_government", "400.0"],
+        ["2020-07-29", "taliban_released_government", "800.0"]]
     # The days count from the calendar's start (1 March 2020): 8 April is day 38.
     assert p.loc[p["date"].astype(str) == "2020-04-08", "day"].tolist() == [38]
     # An earlier `until` holds out more.
@@ -131,13 +137,13 @@ def test_distance_weighs_points_by_confidence_and_treats_lower_bounds_as_one_sid
 
 
 def test_a_count_reported_again_unchanged_counts_as_one_fact():
-    """361 on 13 April (high) and 18 April (medium), 60 on 18 and 22 April, 3,000 on 2 and 9 June: each plateau's
-    points share the weight of its best-graded point, in proportion to their grades."""
+    """361 on 13 April (high) and 18 April (medium), 60 on 18 and 22 April, 3,000 on 2 and 9 June, 700 on 11 and 17
+    July: each plateau's points share the weight of its best-graded point, in proportion to their grades."""
     p = calibration_spec.load_record(calibration_spec.load_spec(SPEC)).points
     plateaus = p[p.groupby("plateau")["plateau"].transform("size") > 1]
     found = {(row.side, row.value) for row in plateaus.itertuples()}
     assert found == {("government_released_taliban", 361.0), ("taliban_released_government", 60.0),
-                     ("government_released_taliban", 3000.0)}
+                     ("government_released_taliban", 3000.0), ("taliban_released_government", 700.0)}
     for _, points in plateaus.groupby("plateau"):
         assert points["weight"].sum() == pytest.approx(points["grade_weight"].max())
         assert (points["weight"] / points["grade_weight"]).nunique() == 1
@@ -502,26 +508,32 @@ RECORD_POINT = {
     "verification.arrears_share": 0.65, "government.willing_trust": 0.3, "taliban.ratio_share": 0.75,
     "protocol.taliban_daily_capacity": 50, "taliban.return_on_release": 0.3,
     "protocol.conditions.max_attacks_per_day": 15.0, "taliban.base_attacks": 12.5,
-    "government.initial_trust": 0.2, "taliban.initial_trust": 0.4,
+    "government.initial_trust": 0.2, "taliban.initial_trust": 0.4, "mediator.stall_break_rate": 0.04,
+    "protocol.cover_rate": 0.08, "protocol.cover_share": 0.5, "taliban.finish_after": 0.76,
 }
 
 
 @pytest.fixture(scope="module")
 def record_runs():
-    """200 runs of the record_2020 base at RECORD_POINT with some values changed (common random numbers)."""
+    """200 runs of the record_2020 base at RECORD_POINT with some values changed (common random numbers), over
+    the whole horizon or, with `until_record`, to the end of the record (31 July 2020)."""
     from sim.experiments import runs as runner
 
     base = calibration_spec.base_scenario(calibration_spec.load_spec(SPEC))
 
-    def get(**changes):
-        scenario = with_overrides(base, {**RECORD_POINT, **changes})
+    def get(until_record: bool = False, **changes):
+        scenario = with_overrides(base, {**RECORD_POINT, **changes,
+                                         **({"calendar.horizon_days": 153} if until_record else {})})
         return runner.run(scenario, runs=200, seed=17, workers=1, series=False).runs
 
     return get
 
 
 def test_trust_still_raises_releases_under_the_2020_mechanisms(record_runs):
-    runs = [record_runs(**{"government.initial_trust": t, "taliban.initial_trust": t}) for t in (0.1, 0.3, 0.5)]
+    """By the end of the record: with the end game most runs complete within the horizon whatever their trust,
+    so what trust changes is how far the exchange has got by 31 July."""
+    runs = [record_runs(until_record=True, **{"government.initial_trust": t, "taliban.initial_trust": t})
+            for t in (0.1, 0.3, 0.5)]
     released = [r["government_released"].mean() + r["taliban_released"].mean() for r in runs]
     print("prisoners released at initial trust 0.1/0.3/0.5:", released)
     assert released[0] <= released[1] <= released[2]
@@ -529,9 +541,15 @@ def test_trust_still_raises_releases_under_the_2020_mechanisms(record_runs):
 
 
 def test_spoilers_still_do_not_help_under_the_2020_mechanisms(record_runs):
-    runs = [record_runs(**{"spoilers.attack_rate": a}) for a in (0.5, 2.0, 5.0)]
-    released = [r["government_released"].mean() + r["taliban_released"].mean() for r in runs]
-    broken = [r["outcome"].isin(["deadlocked", "collapsed"]).mean() for r in runs]
+    """Releases by the end of the record (at the horizon most runs are complete whatever the spoilers do), and
+    breakdowns over the whole horizon."""
+    rates = (0.5, 2.0, 5.0)
+    released = [r["government_released"].mean() + r["taliban_released"].mean()
+                for r in (record_runs(until_record=True, **{"spoilers.attack_rate": a}) for a in rates)]
+    # Breakdowns need a stall nobody breaks: the mediator off, and cover for the contested slow.
+    stalls = {"mediator.stall_break_rate": 0.0, "protocol.cover_rate": 0.005}
+    broken = [r["outcome"].isin(["deadlocked", "collapsed"]).mean()
+              for r in (record_runs(**stalls, **{"spoilers.attack_rate": a}) for a in rates)]
     print("released / breakdown at ISKP attack rate 0.5/2/5:", released, broken)
-    assert released[0] >= released[1] >= released[2]
-    assert broken[0] <= broken[1] <= broken[2]
+    assert released[0] >= released[1] >= released[2] and released[2] < released[0]
+    assert broken[0] <= broken[1] <= broken[2] and broken[2] > 0
