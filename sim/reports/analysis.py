@@ -54,13 +54,13 @@ def outcome_rates(runs: pd.DataFrame, by: str | list[str] | None = None) -> pd.D
     counts["low"], counts["high"] = wilson_interval(counts["count"], counts["runs"])
     counts["outcome"] = counts["outcome"].astype(str)
     if "particle" in runs:  # runs drew from a posterior: the Monte Carlo error over its particles too
+        groups = dict(iter(runs.groupby(keys, sort=False))) if keys else {(): runs}
+        by_particle = {key: pd.crosstab(group["particle"], group["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
+                       for key, group in groups.items()}
         bounds = []
         for row in counts.to_dict(orient="records"):
-            mine = runs
-            for name in keys:
-                mine = mine[mine[name] == row[name]]
-            flags = mine["outcome"].to_numpy() == row["outcome"]
-            bounds.append(bootstrap.share_interval(flags, mine["particle"].to_numpy())[1:])
+            part = by_particle[tuple(row[name] for name in keys)]
+            bounds.append(bootstrap.cluster_mean_interval(part[row["outcome"]], part.sum(axis=1))[1:])
         counts["mc_low"], counts["mc_high"] = np.array(bounds).T
     return counts
 
@@ -124,20 +124,16 @@ def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.Dat
 def _monte_carlo_columns(table: pd.DataFrame, by_particle: pd.DataFrame) -> None:
     """Each point's outcome rates' 90% interval over the posterior's particles (a cluster bootstrap), from the
     counts of each outcome per point and particle."""
-    for name in OUTCOMES:
-        low, high = [], []
-        for point in table.index:
-            if point not in by_particle.index.get_level_values(0):  # every run of the point failed
-                low.append(np.nan)
-                high.append(np.nan)
-                continue
-            part = by_particle.loc[point]
-            runs = np.repeat(part.index.to_numpy(), part.sum(axis=1).to_numpy())
-            flags = np.concatenate([np.r_[np.ones(k), np.zeros(n - k)] for k, n in
-                                    zip(part[name].to_numpy(), part.sum(axis=1).to_numpy())])
-            _, lo, hi = bootstrap.share_interval(flags, runs)
+    points = set(by_particle.index.get_level_values(0))
+    bounds = {name: ([], []) for name in OUTCOMES}
+    for point in table.index:
+        part = by_particle.loc[point] if point in points else None  # None: every run of the point failed
+        for name, (low, high) in bounds.items():
+            lo, hi = (np.nan, np.nan) if part is None else \
+                bootstrap.cluster_mean_interval(part[name], part.sum(axis=1))[1:]
             low.append(lo)
             high.append(hi)
+    for name, (low, high) in bounds.items():
         table[f"{name}_mc_low"], table[f"{name}_mc_high"] = low, high
 
 

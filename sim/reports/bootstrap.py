@@ -16,18 +16,17 @@ RESAMPLES = 1000
 LEVEL = 0.9
 
 
-def _draws(clusters: np.ndarray, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's index per run, and how many times each cluster is drawn in each resample."""
-    ids, inverse = np.unique(np.asarray(clusters), return_inverse=True)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(ids), resamples)))
-    drawn = rng.multinomial(len(ids), np.full(len(ids), 1.0 / len(ids)), size=resamples)
-    return inverse.reshape(-1), drawn.astype(float)
+def _resampled(n: int, resamples: int, seed: int) -> np.ndarray:
+    """How many times each of n clusters is drawn in each resample (resamples x n)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(n, resamples)))
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)
 
 
 def cluster_weights(clusters: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
-    """Weights of each run in each resample (resamples x runs): how many times its cluster was drawn."""
-    inverse, drawn = _draws(clusters, resamples, seed)
-    return drawn[:, inverse]
+    """Weights of each run in each resample (resamples x runs): how many times its cluster (in sorted order) was
+    drawn."""
+    ids, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    return _resampled(len(ids), resamples, seed)[:, inverse.reshape(-1)]
 
 
 def mean_interval(values: np.ndarray, clusters: np.ndarray, *, level: float = LEVEL, resamples: int = RESAMPLES,
@@ -35,12 +34,22 @@ def mean_interval(values: np.ndarray, clusters: np.ndarray, *, level: float = LE
     """The mean of the runs' values (a share, for flags), with the `level` percentile interval of its cluster
     bootstrap. Works on the clusters' sums, so its memory does not grow with the runs."""
     values = np.asarray(values, dtype=float)
-    inverse, drawn = _draws(clusters, resamples, seed)
-    sums = np.bincount(inverse, weights=values, minlength=drawn.shape[1])
-    sizes = np.bincount(inverse, minlength=drawn.shape[1]).astype(float)
+    inverse = np.unique(np.asarray(clusters), return_inverse=True)[1].reshape(-1)
+    _, low, high = cluster_mean_interval(np.bincount(inverse, weights=values), np.bincount(inverse), level=level,
+                                         resamples=resamples, seed=seed)
+    return float(values.mean()), low, high
+
+
+def cluster_mean_interval(sums: np.ndarray, sizes: np.ndarray, *, level: float = LEVEL,
+                          resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """`mean_interval` from each cluster's sum of values and number of runs (clusters in sorted order, as
+    `mean_interval` orders them): for tables that already hold counts per cluster, such as outcomes per
+    particle."""
+    sums, sizes = np.asarray(sums, dtype=float), np.asarray(sizes, dtype=float)
+    drawn = _resampled(len(sums), resamples, seed)
     means = (drawn @ sums) / (drawn @ sizes)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(values.mean()), float(low), float(high)
+    return float(sums.sum() / sizes.sum()), float(low), float(high)
 
 
 def share_interval(flags: np.ndarray, clusters: np.ndarray, *, level: float = LEVEL, resamples: int = RESAMPLES,
