@@ -28,29 +28,27 @@ SCORED_UNTIL = "2020-07-31"
 PRESENT = "722d1f9"  # main before the end game: the self-scoring posterior of issue 14
 
 
+# Each mechanism off: the fixed values that turn it off, the fitted parameters it no longer has, and (for the
+# ceasefire, an event) the base without it.
+OFF = {
+    "commitment": ({"government.commitment": 0.0}, ("government.commitment",)),
+    "next lists": ({"verification.next_list_size": 0}, ()),
+    "mediator": ({"mediator.stall_break_rate": 0.0}, ("mediator.stall_break_rate",)),
+    "contested remainder": ({"protocol.contested": 0}, ("protocol.cover_rate", "protocol.cover_share")),
+    "Taliban finishing": ({"taliban.finish_after": 1.0}, ("taliban.finish_after",)),
+    "Eid al-Adha ceasefire": ({}, ()),
+}
+MECHANISMS = tuple(OFF)
+
+
 def switched_off(spec: CalibrationSpec, mechanism: str) -> CalibrationSpec:
-    """The spec with one end-game mechanism off: its fixed values at their defaults, its parameters no longer
-    fitted (and fixed at the value that turns them off)."""
-    fixed, parameters, base = dict(spec.fixed), dict(spec.parameters), spec.base
-    off = {
-        "commitment": {"government.commitment": 0.0},
-        "next lists": {"verification.next_list_size": 0},
-        "mediator": {"mediator.stall_break_rate": 0.0},
-        "contested remainder": {"protocol.contested": 0},
-        "Taliban finishing": {"taliban.finish_after": 1.0},
-    }
-    if mechanism == "Eid al-Adha ceasefire":
-        base = "../decree_2020.yaml"
-    else:
-        fixed.update(off[mechanism])
-    for path in list(parameters):
-        if path in off.get(mechanism, {}) or (mechanism == "contested remainder" and path.startswith("protocol.cover")):
-            del parameters[path]
-    return spec.model_copy(update={"fixed": fixed, "parameters": parameters, "base": base})
-
-
-MECHANISMS = ("commitment", "next lists", "mediator", "contested remainder", "Taliban finishing",
-              "Eid al-Adha ceasefire")
+    """The spec with one end-game mechanism off: its values at the defaults that turn it off, its parameters no
+    longer fitted."""
+    fixed, dropped = OFF[mechanism]
+    base = "../decree_2020.yaml" if mechanism == "Eid al-Adha ceasefire" else spec.base
+    return spec.model_copy(update={
+        "fixed": {**spec.fixed, **fixed}, "base": base,
+        "parameters": {path: prior for path, prior in spec.parameters.items() if path not in dropped}})
 
 
 def _summary(result: fit_report.CalibrationResult) -> dict:
