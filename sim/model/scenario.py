@@ -21,17 +21,11 @@ import yaml
 from pydantic import BaseModel, Field, Tag, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
+from sim.model.errors import ScenarioError
 from sim.model.events import EVENT_TAGS, Event
 from sim.model.schema import F, Section, WrongKind, above, needs_of, one_of, yaml_word
+from sim.model.yaml_files import NoSuchDate, read_yaml
 
-
-
-class ScenarioError(ValueError):
-    """A user mistake in a scenario file: one line per problem, naming file and field."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 class Metadata(Section):
@@ -634,56 +628,6 @@ def deep_merge(base: dict, override: dict) -> dict:
         else:
             out[key] = value
     return out
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a date that is no calendar date (2020-13-01) stays text, so that the
-    schema reports it at its field rather than the whole file failing to parse."""
-
-
-class NoSuchDate(str):
-    """A YAML date that is no calendar date, as text; `reason` says why (month must be in 1..12)."""
-
-    reason = ""
-
-
-def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except ValueError as exc:
-        text = NoSuchDate(loader.construct_scalar(node))
-        text.reason = str(exc)
-        return text
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
-
-
-def read_yaml(path: str | Path) -> dict:
-    """A YAML file's top-level mapping; every problem (missing, unreadable, malformed) as a ScenarioError line."""
-    path = Path(path)
-    if path.is_dir():
-        raise ScenarioError([f"{path}: is a folder, not a YAML file"])
-    if not path.is_file():
-        raise ScenarioError([f"{path}: no such file"])
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError([f"{path}: malformed YAML: {where}{problem}"]) from None
-    except UnicodeDecodeError:
-        raise ScenarioError([f"{path}: not a text file (UTF-8 expected)"]) from None
-    except ValueError as exc:  # a value PyYAML cannot build (a date that is none is left to the schema)
-        raise ScenarioError([f"{path}: malformed YAML: {exc}"]) from None
-    except OSError as exc:
-        raise ScenarioError([f"{path}: cannot be read: {exc.strerror}"]) from None
-    if data is None:
-        raise ScenarioError([f"{path}: empty file: it holds no settings (a file of only comments is empty too)"])
-    if not isinstance(data, dict):
-        raise ScenarioError([f"{path}: (top level): expected a mapping of sections, got {type(data).__name__}"])
-    return data
 
 
 def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...] = ()) -> dict:
