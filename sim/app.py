@@ -7,8 +7,9 @@ browser session gets its own model. Settings from the page pass the scenario sch
 run; a bad scenario file shows its one-line error in the page.
 
 Configuration, set by `swapsim dashboard`: SWAPSIM_SCENARIO (bundled name or path),
-SWAPSIM_OUT (folder the Save button writes to), SWAPSIM_POSTERIOR (calibration folder),
-SWAPSIM_RUNS (ensemble size).
+SWAPSIM_OUT (folder the Save button writes to), SWAPSIM_ALLOW (the folders a scenario path typed into
+the page may lie in, besides the bundled scenarios: `sim/dashboard/files.py`), SWAPSIM_POSTERIOR
+(calibration folder), SWAPSIM_RUNS (ensemble size).
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ import solara
 from mesa.visualization.solara_viz import UserInputs
 
 from sim import DEFAULT_SEED
-from sim.dashboard import controls, ensemble, today
+from sim.dashboard import controls, ensemble, files, today
 from sim.model.exchange import ExchangeModel
-from sim.model.scenario import Scenario, ScenarioError, bundled_names, resolve
+from sim.model.scenario import Scenario, ScenarioError, bundled_names
 from sim.reports import figures
 from sim.reports.analysis import DailyBands
 
 START = os.environ.get("SWAPSIM_SCENARIO", "decree_2020")
 OUT = Path(os.environ.get("SWAPSIM_OUT", "results/dashboard"))
 RUNS = int(os.environ.get("SWAPSIM_RUNS", controls.ENSEMBLE_RUNS))
+FOLDERS = files.allowed_folders()
+MAX_SEED = 2**63 - 1  # seeds are whole numbers below 2**63
 PLAY_DAYS = 7  # days simulated between two redraws while playing
 PLAY_PAUSE = 0.1  # seconds between a redraw and the next stride
 DPI = 72  # figures are drawn for the screen: fewer pixels, faster redraws
@@ -51,10 +54,12 @@ OBSERVED = ensemble.observed() if POSTERIOR is not None else None
 
 
 def _load(choice: str) -> tuple[Scenario | None, str | None]:
+    """The scenario a bundled name or an allowed path names, or the one line that says why not. The
+    scenario given on the command line is the operator's choice and opens from anywhere."""
     try:
-        return resolve(choice), None
-    except ScenarioError as err:
-        return None, controls.one_line(err)
+        return files.open_scenario(choice, None if choice == START else FOLDERS), None
+    except (ScenarioError, OSError, ValueError, RecursionError, MemoryError) as err:
+        return None, files.message(err)
 
 
 @solara.component
@@ -105,7 +110,7 @@ def Workspace(base: Scenario):
                         "share of past evidence kept each day. Attack limit: the conditions' most Taliban attacks per "
                         "day that still allow a tranche. Moving any of these starts the run afresh.",
                         style={"font-size": "small", "color": "#555"})
-            solara.InputInt("Seed", value=seed, on_value=lambda v: set_seed(max(int(v), 0)))
+            solara.InputInt("Seed", value=seed, on_value=lambda v: set_seed(min(max(int(v), 0), MAX_SEED)))
             solara.SliderInt("Runs in the ensemble", value=runs, min=min(100, RUNS), max=max(2000, RUNS), step=100,
                              on_value=set_runs)
         if scenario is not None:
@@ -123,8 +128,8 @@ def Workspace(base: Scenario):
 def _applied(base: Scenario, settings: dict) -> tuple[Scenario | None, str | None]:
     try:
         return controls.apply(base, settings), None
-    except ScenarioError as err:
-        return None, controls.one_line(err)
+    except (ScenarioError, ValueError, RecursionError) as err:
+        return None, files.message(err)
 
 
 @solara.component

@@ -299,6 +299,17 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         return 0
     resolve(args.scenario)  # a bad scenario or posterior is a one-line error here, before the server starts
     _posterior(args)
+    from sim.dashboard.ensemble import check_runs
+    from sim.experiments.runs import TooBig
+
+    try:
+        check_runs(args.runs)
+    except TooBig as err:
+        raise UsageError(str(err)) from None
+    allow = [Path(folder) for folder in args.allow]
+    for folder in allow:
+        if not folder.is_dir():
+            raise UsageError(f"--allow {folder}: not a folder")
     if args.host not in server.LOCAL_HOSTS:
         _warn([f"--host {args.host}: the dashboard is reachable from other machines, with no password; "
                "anyone who reaches it can run simulations and save scenario files into --out"])
@@ -308,7 +319,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                "fetch them online; run `swapsim dashboard --fetch-assets` once, while online, to work offline"])
     shown = "localhost" if args.host in server.LOCAL_HOSTS else args.host
     print(f"swapsim dashboard on http://{shown}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    env = server.environment(args.scenario, Path(args.out), args.posterior, args.runs)
+    env = server.environment(args.scenario, Path(args.out), args.posterior, args.runs, allow)
     server.serve(args.host, args.port, env)
     return 0  # not reached: the process has become the server
 
@@ -492,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/dashboard",
                    help="folder the Save button writes scenario files into (default %(default)s)")
     p.add_argument("--runs", type=_positive_int, default=500, help="runs in the ensemble (default %(default)s)")
+    p.add_argument("--allow", action="append", default=[], metavar="DIR",
+                   help="a folder whose scenario files the page may open by path (repeatable); the page can "
+                        "always open the bundled scenarios, --out and the folder of SCENARIO, and nothing else")
     _add_posterior(p)
     p.add_argument("--fetch-assets", action="store_true",
                    help="put the page's front-end files into the local cache (needs npm and the npm registry, "

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim import app
-from sim.dashboard import assets, controls, ensemble, today
+from sim.dashboard import assets, controls, ensemble, files, today
 from sim.model.exchange import ExchangeModel
 from sim.model.scenario import ScenarioError, keyword, load, resolve
 
@@ -35,6 +35,7 @@ def InLayout():
 @pytest.fixture
 def dashboard(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "OUT", tmp_path / "saved")
+    monkeypatch.setattr(app, "FOLDERS", files.allowed_folders({files.ALLOW: str(tmp_path)}))
     monkeypatch.setattr(app, "RUNS", 100)
     box, rc = solara.render(InLayout(), handle_error=False)
     yield rc
@@ -149,6 +150,57 @@ def test_a_bad_scenario_file_shows_one_line_in_the_page(dashboard, tmp_path):
     assert day_text(dashboard).startswith("Day 0")  # the page goes on with the scenario it had
 
 
+def open_path(rc, text: str) -> str | None:
+    """Type a path into the page's box and open it; the page's error line, if any."""
+    path = next(w for w in rc.find(v.TextField).widgets if w.label.startswith("Or a scenario file"))
+    path.v_model = text
+    button(rc, "Open file").click()
+    alerts = rc.find(v.Alert)
+    return alerts.widget.children[0] if alerts.widgets else None
+
+
+def test_the_path_box_reads_nothing_outside_the_allowed_folders(dashboard, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    secret = elsewhere / "token.yaml"
+    secret.write_text("SECRET_TOKEN_ABC123: 1\n")
+    for outside in (secret, elsewhere / "absent.yaml", Path("/etc/passwd"), Path("/etc/shadow")):
+        message = open_path(dashboard, str(outside))
+        # the same words whether the file exists or not, and nothing of what it holds
+        assert message == f"{outside}: outside the folders that may be read", message
+    assert day_text(dashboard).startswith("Day 0")
+
+
+def test_links_and_extends_cannot_lead_out_of_the_allowed_folders(dashboard, tmp_path, tmp_path_factory):
+    secret = tmp_path_factory.mktemp("elsewhere") / "secret.yaml"
+    secret.write_text("government: {initial_trust: 0.5}\nSECRET_TOKEN_ABC123: 1\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(secret)
+    assert open_path(dashboard, str(link)) == f"{link}: outside the folders that may be read"
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {secret}\n")
+    message = open_path(dashboard, str(child))
+    assert message.startswith(f"{child}: extends:") and "outside the folders" in message
+    assert "SECRET" not in message
+
+
+def test_a_hostile_file_or_seed_keeps_the_session_alive(dashboard, tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("parameters: {a: " + "[" * 600 + "]" * 600 + "}\n")
+    assert "nested deeper than" in open_path(dashboard, str(deep))
+    seed = next(w for w in dashboard.find(v.TextField).widgets if w.label == "Seed")
+    seed.v_model = str(2**70)
+    button(dashboard, "Step").click()
+    assert day_text(dashboard).startswith("Day 1")
+    assert not dashboard.find(v.Alert).widgets or "Traceback" not in dashboard.find(v.Alert).widget.children[0]
+
+
+def test_page_messages_are_one_short_line():
+    long = ScenarioError([f"f.yaml: x: expected a number (got {'a' * 20_000!r})", "second"])
+    text = files.message(long)
+    assert len(text) <= files.LONGEST_MESSAGE and "\n" not in text
+    assert files.message(RecursionError("deep")) == "could not be done (RecursionError); see the server's log"
+
+
 def test_a_scenario_file_opens_and_starts_afresh(dashboard, tmp_path):
     own = tmp_path / "own.yaml"
     own.write_text("extends: " + str(DECREE) + "\nmetadata: {name: own}\ngovernment: {initial_trust: 0.66}\n")
@@ -238,6 +290,8 @@ def test_an_empty_cache_lacks_every_file(tmp_path):
     (["nonexistent_scenario"], "nonexistent_scenario: no such scenario"),
     (["scenarios/decree_2020.yaml", "--posterior", "nowhere"], "nowhere: not a calibration folder"),
     (["--port", "0"], "--port: must be at least 1"),
+    (["--allow", "nowhere"], "--allow nowhere: not a folder"),
+    (["--runs", "100000"], "--runs 100,000: the dashboard's ensembles hold at most 10,000 runs"),
 ])
 def test_dashboard_refuses_bad_input_in_one_line(args, fragment):
     done = subprocess.run([sys.executable, "-m", "sim.cli", "dashboard", *args], capture_output=True, text=True,

@@ -53,18 +53,20 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`swapsim dashboard` on a free port, with its front-end files cached; yields (url, save folder)."""
+    """`swapsim dashboard` on a free port, with its front-end files cached; yields (url, save folder, a folder
+    given with --allow)."""
     if assets.missing():
         try:
             assets.fetch(say=lambda line: None)
         except RuntimeError as err:
             _unavailable(f"the front-end files are not cached and cannot be fetched: {err}")
     out = tmp_path_factory.mktemp("saved")
+    allowed = tmp_path_factory.mktemp("allowed")
     port = _free_port()
     log = tmp_path_factory.mktemp("log") / "server.log"
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port), "--out",
-                                    str(out)], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+                                    str(out), "--allow", str(allowed)], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while True:
@@ -76,7 +78,7 @@ def server(tmp_path_factory):
                 process.kill()
                 pytest.fail(f"the dashboard did not start:\n{log.read_text()}")
             time.sleep(0.3)
-    yield url, out
+    yield url, out, allowed
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -97,7 +99,7 @@ def browser():
 @pytest.fixture
 def page(server, browser):
     """A fresh session of the dashboard, loaded up to its Step button; requests off this machine are refused."""
-    url, _ = server
+    url = server[0]
     context = browser.new_context(viewport={"width": 1600, "height": 1100})
     page = context.new_page()
     offsite, errors = [], []
@@ -183,7 +185,7 @@ def test_moving_a_slider_changes_the_ensemble_within_seconds(page):
 
 
 def test_save_writes_a_scenario_that_validates_and_refuses_traversal(page, server):
-    _, out = server
+    out = server[1]
     name = page.get_by_label("File name")
     name.fill("../../outside.yaml")
     page.get_by_role("button", name="Save scenario").click()
@@ -198,8 +200,8 @@ def test_save_writes_a_scenario_that_validates_and_refuses_traversal(page, serve
     assert "tick 'replace'" in page.locator(".swapsim-save-error").inner_text()
 
 
-def test_a_malformed_file_shows_its_one_line_error(page, tmp_path):
-    bad = tmp_path / "bad.yaml"
+def test_a_malformed_file_shows_its_one_line_error(page, server):
+    bad = server[2] / "bad.yaml"
     bad.write_text("protocol: [1, 2\n")
     page.get_by_label("Or a scenario file (path)").fill(str(bad))
     page.get_by_role("button", name="Open file").click()
@@ -209,6 +211,24 @@ def test_a_malformed_file_shows_its_one_line_error(page, tmp_path):
     assert text.startswith(f"{bad}: malformed YAML") and "\n" not in text
     assert "Traceback" not in page.locator("body").inner_text()
     assert day(page).startswith("Day 0")
+
+
+def test_the_path_box_cannot_read_outside_the_allowed_folders(page, server, tmp_path):
+    secret = tmp_path / "token.yaml"
+    secret.write_text("SECRET_TOKEN_ABC123: 1\n")
+    deep = server[2] / "deep.yaml"
+    deep.write_text("parameters: {a: " + "[" * 600 + "]" * 600 + "}\n")
+    for path, expected in [(secret, f"{secret}: outside the folders that may be read"),
+                           ("/etc/passwd", "/etc/passwd: outside the folders that may be read"),
+                           (deep, f"{deep}: malformed YAML: line 1, column 32: nested deeper than 16 levels")]:
+        page.get_by_label("Or a scenario file (path)").fill(str(path))
+        page.get_by_role("button", name="Open file").click()
+        page.locator(".swapsim-error", has_text=str(path)).wait_for(timeout=30_000)
+        assert page.locator(".swapsim-error").inner_text().strip() == expected
+    body = page.locator("body").inner_text()
+    assert "SECRET" not in body and "root:" not in body and "Traceback" not in body
+    page.get_by_role("button", name="Step").click()  # the session lives on
+    page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 1')", timeout=30_000)
 
 
 def test_a_host_other_than_this_machine_is_warned_of():

@@ -98,10 +98,3 @@ def save(scenario: Scenario, folder: str | Path, name: str, replace: bool = Fals
     text = to_yaml(named)
     storage.atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return Saved(path, existed)
-
-
-def one_line(err: ScenarioError | Exception) -> str:
-    """An error as the page shows it: its first problem, one line."""
-    problems = getattr(err, "problems", None) or [str(err)]
-    extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{problems[0]}{extra}"

@@ -22,6 +22,22 @@ from sim.reports import comparison, figures
 from sim.reports.analysis import DailyBands
 
 BASELINE, CURRENT = "scenario as written", "with your settings"
+MAX_RUNS = 10_000  # an ensemble beyond this takes minutes to redraw on two cores: a job for `swapsim compare`
+BYTES_PER_RUN = 700_000  # peak memory of one run of an ensemble with its series (tracemalloc, 200 decree runs)
+
+
+def check_runs(runs: int) -> None:
+    """Refuse an ensemble size the page cannot serve: above MAX_RUNS, or more than a quarter of the memory
+    available now for the two ensembles (the scenario's and the settings') of one session."""
+    if runs > MAX_RUNS:
+        raise runs_module.TooBig(f"--runs {runs:,}: the dashboard's ensembles hold at most {MAX_RUNS:,} runs; "
+                                 "use `swapsim compare` for more")
+    available = runs_module.available_memory()
+    need = 2 * runs * BYTES_PER_RUN
+    if available is not None and need > available / 4:
+        raise runs_module.TooBig(f"--runs {runs:,}: two ensembles of {runs:,} runs need about "
+                                 f"{need / 1e9:.1f} GB of memory for each browser session, and this machine has "
+                                 f"{available / 1e9:.1f} GB available; ask for fewer runs")
 
 
 @dataclass

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from sim.dashboard.files import is_bundled_name
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 APP = Path(__file__).resolve().parents[1] / "app.py"
+CULL_AFTER = "60s"  # a closed browser's session, its model and ensembles, is freed this long after (Solara: 24h)
 
 
 def command(host: str, port: int) -> list[str]:
@@ -16,11 +20,16 @@ def command(host: str, port: int) -> list[str]:
             "--no-open", "--log-level", "warning"]
 
 
-def environment(scenario: str, out: Path, posterior: str | None, runs: int) -> dict[str, str]:
-    """The server's environment: the app's settings, and no telemetry (a server in the field stays offline)."""
+def environment(scenario: str, out: Path, posterior: str | None, runs: int,
+                allow: Sequence[Path] = ()) -> dict[str, str]:
+    """The server's environment: the app's settings, the folders the page may open scenario files from (the
+    Save folder, those given with --allow and the folder of a scenario file given on the command line), and
+    no telemetry (a server in the field stays offline)."""
     env = dict(os.environ)
+    folders = [out, *allow] + ([] if is_bundled_name(scenario) else [Path(scenario).parent])
     env.update(SWAPSIM_SCENARIO=scenario, SWAPSIM_OUT=str(out.resolve()), SWAPSIM_RUNS=str(runs),
-               SOLARA_TELEMETRY_MIXPANEL_ENABLE="False")
+               SWAPSIM_ALLOW=os.pathsep.join(str(Path(folder).resolve()) for folder in folders),
+               SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_KERNEL_CULL_TIMEOUT=CULL_AFTER)
     if posterior:
         env["SWAPSIM_POSTERIOR"] = str(Path(posterior).resolve())
     else:

@@ -116,14 +116,15 @@ def check_fits(out: Path, runs: int, scenario: Scenario, series: bool, lanes: in
     batch = min(runs, lanes or batches.default_lanes(series)) * scenario.calendar.horizon_days * \
         (BYTES_PER_LANE_DAY_WITH_SERIES if series else BYTES_PER_LANE_DAY)
     memory = runs * BYTES_PER_RUN_IN_MEMORY + batch + fixed_memory
-    available = _available_memory()
+    available = available_memory()
     if available is not None and memory > available:
         raise TooBig(f"{runs:,} runs need about {_size(memory)} of memory (their summary, a batch of lanes and "
                      f"the figures' histograms), and this machine has {_size(available)} available; ask for fewer "
                      f"runs or lanes")
 
 
-def _available_memory() -> int | None:
+def available_memory() -> int | None:
+    """Memory available to new work now, in bytes (None where the system does not say)."""
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:

@@ -630,8 +630,10 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...] = ()) -> dict:
-    """`data` merged over the scenario its `extends` names (relative to `folder`); the parent's name and description are not inherited."""
+def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...] = (),
+                    within: Sequence[Path] | None = None) -> dict:
+    """`data` merged over the scenario its `extends` names (relative to `folder`); the parent's name and
+    description are not inherited. With `within`, a parent outside those folders is refused (see `read_raw`)."""
     data = dict(data)
     parent = data.pop("extends", None)
     if parent is None:
@@ -639,21 +641,34 @@ def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...
     if not isinstance(parent, str):
         raise ScenarioError([f"{where}: extends: expected a file path, got {parent!r}"])
     parent_path = folder / parent
+    if within is not None and not inside(parent_path, within):
+        raise ScenarioError([f"{where}: extends: {parent!r} is outside the folders that may be read"])
     if not parent_path.is_file():
         raise ScenarioError([f"{where}: extends: no such file {parent!r} (looked for {parent_path.resolve()})"])
-    base = read_raw(parent_path, _seen)
+    base = read_raw(parent_path, _seen, within)
     if isinstance(base.get("metadata"), dict):
         base["metadata"] = {k: v for k, v in base["metadata"].items() if k not in ("name", "description")}
     return deep_merge(base, data)
 
 
-def read_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
-    """The scenario file as a dict, with `extends` resolved (child keys override the parent's)."""
+def inside(path: Path, folders: Sequence[Path]) -> bool:
+    """Whether `path`, its symbolic links followed, lies in one of `folders` (themselves resolved)."""
+    real = Path(path).resolve()
+    return any(real.is_relative_to(Path(folder).resolve()) for folder in folders)
+
+
+def read_raw(path: str | Path, _seen: tuple[Path, ...] = (), within: Sequence[Path] | None = None) -> dict:
+    """The scenario file as a dict, with `extends` resolved (child keys override the parent's).
+
+    With `within` (a server's allowed folders), the file and every file it extends must lie in one of those
+    folders, and one that does not is refused before anything is learnt of it, its existence included."""
     path = Path(path)
     resolved = path.resolve()
+    if within is not None and not inside(path, within):
+        raise ScenarioError([f"{path}: outside the folders that may be read"])
     if resolved in _seen:
         raise ScenarioError([f"{path}: extends: circular chain of extends"])
-    return resolve_extends(read_yaml(path), path.parent, str(path), _seen + (resolved,))
+    return resolve_extends(read_yaml(path), path.parent, str(path), _seen + (resolved,), within)
 
 
 def from_dict(data: dict, source: str = "<scenario>") -> Scenario:
@@ -668,10 +683,11 @@ def from_dict(data: dict, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(lines) from None
 
 
-def load(path: str | Path) -> Scenario:
-    """Read, resolve and validate a scenario file. Raises ScenarioError with one line per problem."""
+def load(path: str | Path, within: Sequence[Path] | None = None) -> Scenario:
+    """Read, resolve and validate a scenario file (only from the folders `within`, when given). Raises
+    ScenarioError with one line per problem."""
     path = Path(path)
-    data = read_raw(path)
+    data = read_raw(path, within=within)
     data.setdefault("metadata", {})
     if isinstance(data["metadata"], dict):
         data["metadata"].setdefault("name", path.stem)
