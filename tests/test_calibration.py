@@ -9,6 +9,7 @@ records is benchmarks/sbc_calibration.py.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -291,8 +292,6 @@ def test_calibrated_yaml_is_a_valid_scenario_with_the_posterior_medians(fitted):
 
 
 def test_resume_of_a_finished_calibration_gives_it_back(fitted, tmp_path):
-    import shutil
-
     copy = tmp_path / "fit"
     shutil.copytree(fitted, copy)
     before = pd.read_parquet(copy / "posterior.parquet")
@@ -413,6 +412,42 @@ def test_score_judges_a_forecast_on_the_record_after_its_window(fitted, tmp_path
     assert_user_error(swapsim("score", fitted), "not a forecast folder")
     assert_user_error(swapsim("score", forecast, "--observed", tmp_path / "none.csv", "--out", tmp_path / "x"),
                       "none.csv")
+
+
+def _damage(folder: Path, how: str) -> None:
+    info_path, frame_path = folder / "calibration.json", folder / "posterior.parquet"
+    if how == "invalid JSON":
+        info_path.write_text("{bad")
+    elif how == "missing key":
+        info = json.loads(info_path.read_text())
+        del info["spec_hash"]
+        info_path.write_text(json.dumps(info))
+    elif how == "not Parquet":
+        frame_path.write_text("garbage")
+    elif how == "NaN weight":
+        frame = pd.read_parquet(frame_path)
+        frame.loc[0, "weight"] = np.nan
+        frame.to_parquet(frame_path)
+    elif how == "no weight column":
+        pd.read_parquet(frame_path).drop(columns="weight").to_parquet(frame_path)
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("invalid JSON", "calibration.json: not a calibration's JSON (JSONDecodeError)"),
+    ("missing key", "calibration.json: spec_hash: missing"),
+    ("not Parquet", "posterior.parquet: not a readable Parquet table"),
+    ("NaN weight", "posterior.parquet: weight: a value that is not a finite number"),
+    ("no weight column", "posterior.parquet: no column 'weight'"),
+])
+def test_a_damaged_calibration_folder_is_one_line_wherever_it_is_read(fitted, tmp_path, how, fragment):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(fitted, damaged)
+    _damage(damaged, how)
+    decree = ROOT / "scenarios" / "decree_2020.yaml"
+    assert_user_error(swapsim("forecast", damaged, "--until", "2020-09-30", "--out", tmp_path / "f"), fragment)
+    assert_user_error(swapsim("run", decree, "--runs", 10, "--posterior", damaged, "--out", tmp_path / "r"),
+                      fragment)
+    assert not (tmp_path / "f").exists() and not (tmp_path / "r").exists()
 
 
 def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted, tmp_path):

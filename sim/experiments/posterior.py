@@ -9,7 +9,6 @@ that a share's Monte Carlo error can be bootstrapped over distinct particles (`s
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.calibration import simulate
+from sim.experiments.calibration_folder import read_folder
 from sim.model.scenario import Scenario, ScenarioError, from_dict, parameter_fields, value_at
 
 PREDICTIVE_KEY = 2**32 - 13  # spawn key of the stream a run draws its posterior row from
@@ -73,12 +73,9 @@ class Posterior:
 def load_posterior(folder: str | Path) -> Posterior:
     """The posterior of a calibration folder (`swapsim calibrate`); a one-line error when it is not one."""
     folder = Path(folder)
-    info_path, frame_path = folder / "calibration.json", folder / "posterior.parquet"
-    if not info_path.is_file() or not frame_path.is_file():
-        raise ScenarioError([f"{folder}: not a calibration folder (no calibration.json and posterior.parquet)"])
-    info = json.loads(info_path.read_text())
-    base = from_dict(info["base_scenario"], f"{info_path}: base_scenario")
-    return Posterior(pd.read_parquet(frame_path), info.get("fixed", {}), base, folder, info)
+    info, frame = read_folder(folder)
+    base = from_dict(info["base_scenario"], f"{folder / 'calibration.json'}: base_scenario")
+    return Posterior(frame, info["fixed"], base, folder, info)
 
 
 def clusters(frame: pd.DataFrame) -> np.ndarray:
