@@ -109,12 +109,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     workers_wanted = _workers(args)
     with _workers_pool(workers_wanted) as workers:
+        from sim.experiments.runs import TooBig
         from sim.reports import forecast as report
 
-        done = report.forecast(args.folder, args.until, runs=args.runs, out=args.out, seed=args.seed,
-                               workers=workers_wanted, lanes=args.lanes, force=args.force,
-                               command=["swapsim", *sys.argv[1:]], executor=workers,
-                               replay_until=args.replay_until)
+        try:
+            done = report.forecast(args.folder, args.until, runs=args.runs, out=args.out, seed=args.seed,
+                                   workers=workers_wanted, lanes=args.lanes, force=args.force,
+                                   command=["swapsim", *sys.argv[1:]], executor=workers,
+                                   replay_until=args.replay_until)
+        except TooBig as err:
+            raise UsageError(str(err)) from None
     print(report.format_forecast(done))
     return 0
 
@@ -203,6 +207,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, workers) -> int:
     from sim.experiments import comparisons
+    from sim.experiments.runs import TooBig, check_fits
     from sim.reports import comparison
 
     scenarios, problems = [], []
@@ -216,6 +221,11 @@ def _compare(args: argparse.Namespace, workers) -> int:
     posterior = _posterior(args)
     out = Path(args.out) if args.out else Path("results") / ("compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
     storage.check_output(out, args.force)
+    runs_each = args.runs if args.precision is None else max(args.runs, args.max_runs)
+    try:
+        check_fits(out, runs_each * len(scenarios), scenarios[0], series=False, lanes=args.lanes)
+    except TooBig as err:
+        raise UsageError(str(err)) from None
     try:
         if args.precision is None:
             result = comparisons.compare(scenarios, runs=args.runs, seed=args.seed, workers=args.workers,

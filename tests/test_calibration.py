@@ -450,6 +450,12 @@ def test_a_damaged_calibration_folder_is_one_line_wherever_it_is_read(fitted, tm
     assert not (tmp_path / "f").exists() and not (tmp_path / "r").exists()
 
 
+def test_a_forecast_too_big_for_this_machine_is_refused_before_it_starts(fitted, tmp_path):
+    proc = swapsim("forecast", fitted, "--until", "2020-09-30", "--runs", 10**12, "--out", tmp_path / "f")
+    assert_user_error(proc, "1,000,000,000,000 runs need up to")
+    assert "--no-series" not in proc.stderr and not (tmp_path / "f").exists()
+
+
 def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted, tmp_path):
     decree = ROOT / "scenarios" / "decree_2020.yaml"
     out = tmp_path / "run"

@@ -355,3 +355,19 @@ def test_written_to_lists_only_what_was_written(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"written to {tmp_path / 'bare'}/ (summary.json, runs.parquet)" in proc.stdout
     assert not (tmp_path / "bare" / "series.parquet").exists() and not (tmp_path / "bare" / "figures").exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["compare", DECREE, DECREE, "--runs", 10**12, "--out", "out"], ["2,000,000,000,000 runs need up to", "on disk"]),
+    (["compare", DECREE, DECREE, "--runs", 10**8, "--out", "out"], ["200,000,000 runs need"]),
+    (["sweep", ROOT / "scenarios" / "sweeps" / "trust_grid.yaml", "--replications", 10**12, "--dry-run"],
+     ["replications: must be at most 100000"]),
+    (["sweep", ROOT / "scenarios" / "sweeps" / "trust_grid.yaml", "--replications", 10**12, "--out", "out"],
+     ["replications: must be at most 100000"]),
+])
+def test_every_command_checks_its_size_before_it_starts(tmp_path, args, fragments):
+    """What cannot fit is refused in one line, before any run, and nothing is written."""
+    started = time.monotonic()
+    assert_user_error(swapsim(*args, cwd=tmp_path, timeout=60), *fragments)
+    assert time.monotonic() - started < 30  # refused at once, not after a run (a loose bound: machines are noisy)
+    assert not (tmp_path / "out").exists()

@@ -101,9 +101,10 @@ class TooBig(ValueError):
 
 
 def check_fits(out: Path, runs: int, scenario: Scenario, series: bool, lanes: int | None = None,
-               fixed_memory: int = 0) -> None:
+               fixed_memory: int = 0, optional_series: bool = True) -> None:
     """Refuse at once what cannot fit: the disk the tables need, or the memory of a batch, of the summary
-    and of `fixed_memory` (what the caller needs whatever the number of runs, such as a figure's histograms)."""
+    and of `fixed_memory` (what the caller needs besides, such as a figure's histograms); `optional_series`:
+    whether the command has --no-series to suggest."""
     folder = out.parent if not out.exists() else out
     while not folder.exists():
         folder = folder.parent
@@ -112,15 +113,14 @@ def check_fits(out: Path, runs: int, scenario: Scenario, series: bool, lanes: in
     if disk > free:
         what = "the runs table and daily series" if series else "the runs table"
         raise TooBig(f"{runs:,} runs need up to {_size(disk)} on disk for {what}, and {folder} has {_size(free)} "
-                     f"free; ask for fewer runs{' or pass --no-series' if series else ''}")
+                     f"free; ask for fewer runs{' or pass --no-series' if series and optional_series else ''}")
     batch = min(runs, lanes or batches.default_lanes(series)) * scenario.calendar.horizon_days * \
         (BYTES_PER_LANE_DAY_WITH_SERIES if series else BYTES_PER_LANE_DAY)
     memory = runs * BYTES_PER_RUN_IN_MEMORY + batch + fixed_memory
     available = available_memory()
     if available is not None and memory > available:
-        raise TooBig(f"{runs:,} runs need about {_size(memory)} of memory (their summary, a batch of lanes and "
-                     f"the figures' histograms), and this machine has {_size(available)} available; ask for fewer "
-                     f"runs or lanes")
+        raise TooBig(f"{runs:,} runs need about {_size(memory)} of memory, and this machine has "
+                     f"{_size(available)} available; ask for fewer runs or lanes")
 
 
 def available_memory() -> int | None:

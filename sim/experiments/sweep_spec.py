@@ -66,6 +66,7 @@ BOUNDED_SAMPLERS = ("random", "lhs", "sobol")
 CHOICE_SAMPLERS = ("random", "lhs")  # also draw from a list of values (a choice such as commander_policy)
 MAX_RANGE_VALUES = 10_000
 MAX_POINTS = 1_000_000
+MAX_REPLICATIONS = 100_000  # its seeds take 2 s to derive; a sweep that needs more is better as more points
 MAX_CHECKED_POINTS = 50_000
 # Spawn key of the design's random stream: far from the replicate keys 0, 1, 2, ...
 DESIGN_STREAM = 2**32 - 1
@@ -244,8 +245,10 @@ class SweepSpec(SpecFile):
             "(a power of 2 is advisable) [points]"
         ),
     )
-    replications: int = Field(100, ge=1, description="Seeded runs per point; replicate k has the same seed at every point [runs]")
-    seed: int = Field(DEFAULT_SEED, ge=0, description="Root seed of the replicate seeds and of the sampler [integer]")
+    replications: int = Field(100, ge=1, le=MAX_REPLICATIONS,
+                              description="Seeded runs per point; replicate k has the same seed at every point [runs]")
+    seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63,
+                      description="Root seed of the replicate seeds and of the sampler [integer]")
     chunk_size: int | None = Field(None, ge=1, description="Runs per task; empty for automatic [runs]")
     outputs: list[str] = Field(
         default_factory=lambda: ["deadlocked", "completed"],

@@ -24,6 +24,7 @@ from sim.experiments import storage
 from sim.experiments.posterior import continue_runs, load_posterior
 from sim.experiments.provenance import provenance
 from sim.experiments.record import SIDES
+from sim.experiments.runs import check_fits
 from sim.experiments.seeds import SEED_RULE, replicate_seeds
 from sim.model.scenario import Scenario, ScenarioError, with_overrides
 from sim.reports import bootstrap
@@ -33,6 +34,7 @@ from sim.reports import figures
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 WITH_ERROR = (0.05, 0.5, 0.95)  # the band's ends and its median get a Monte Carlo interval
 BAND_RESAMPLES = 200  # per day and side: enough for the lines drawn; the shares use bootstrap.RESAMPLES
+BYTES_PER_RUN_DAY = 120  # in memory: both sides' releases of every run and day, as a table and its copies
 PARTS = ("government", "taliban", "exchange")
 
 
@@ -163,6 +165,8 @@ def forecast(folder: str | Path, until: str | dt.date, runs: int = 2000, out: st
     replay, replay_date = replay_day(info, scenario, replay_until)
     out = Path(out or Path(folder) / f"forecast_{until}")
     storage.check_output(out, force)
+    check_fits(out, runs, scenario, series=True, lanes=lanes, fixed_memory=runs * (last + 1) * BYTES_PER_RUN_DAY,
+               optional_series=False)
     root = info["root_seed"] + 2 if seed is None else seed
     seeds = replicate_seeds(root, runs)
     snaps = continue_runs(posterior.frame, scenario, seeds, last, replay, workers, executor, lanes)
