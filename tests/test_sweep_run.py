@@ -85,6 +85,16 @@ def test_same_results_whatever_the_workers_and_chunk_size(reference, tmp_path):
     pd.testing.assert_frame_equal(reference.points, other.points)
 
 
+@pytest.mark.parametrize("workers, chunk_size, lanes", [(2, 17, None), (1, 3, 2), (2, 42, 7)])
+def test_the_points_table_is_the_same_bytes_whatever_the_workers_chunks_and_lanes(reference, tmp_path, workers,
+                                                                                  chunk_size, lanes):
+    """Means over a point's runs are summed exactly, so no digit depends on how the runs were grouped."""
+    other = sweep_runner.sweep(small_spec(chunk_size=chunk_size), tmp_path / "other", workers=workers, lanes=lanes,
+                               figures=False)
+    assert (other.out / "points.parquet").read_bytes() == (reference.out / "points.parquet").read_bytes()
+    assert (other.out / "points.csv").read_bytes() == (reference.out / "points.csv").read_bytes()
+
+
 def test_same_results_on_a_dask_cluster(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -81,6 +81,22 @@ METRIC_COLUMNS = (
 )
 
 
+# Metrics that are fractions (the rest are whole numbers, whose sums in floating point are exact). A point's mean
+# must not depend on how its runs were grouped into chunks, that is on workers and lanes; so fractions are summed
+# as whole multiples of QUANTUM, exactly, and divided once (a value moves by at most QUANTUM / 2, about 5e-13).
+FRACTIONAL = ("final_trust_government", "final_trust_taliban")
+QUANTUM = 2.0**-40
+
+
+def _whole(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """The runs with each fractional metric as a whole number of QUANTUM (int64: exact sums up to 2**23 runs)."""
+    wanted = [name for name in FRACTIONAL if name in metrics]
+    if not wanted:
+        return frame
+    return frame.assign(**{name: np.rint(frame[name].to_numpy(dtype=float) / QUANTUM).astype(np.int64)
+                           for name in wanted})
+
+
 def metric_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean, median and 5–95% range of each run metric."""
     cols = [c for c in METRIC_COLUMNS if c in runs]
@@ -103,7 +119,7 @@ def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.Dat
         if "particle" in frame:
             drawn.append(pd.crosstab([ok["point"], ok["particle"]], ok["outcome"]).reindex(columns=OUTCOMES,
                                                                                              fill_value=0))
-        sums.append(ok.groupby("point")[metrics].sum(min_count=1).reindex(tally.index))
+        sums.append(_whole(ok, metrics).groupby("point")[metrics].sum(min_count=1).reindex(tally.index))
         firsts.append(frame.groupby("point")[list(params)].first())
     tally = pd.concat(counts).groupby(level=0).sum()
     total = pd.concat(sums).groupby(level=0).sum(min_count=1)
@@ -115,7 +131,7 @@ def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.Dat
         _rate_columns(table, name, tally[name], valid)
     _rate_columns(table, "deadlock_or_collapse", tally["deadlocked"] + tally["collapsed"], valid)
     for name in metrics:
-        table[f"mean_{name}"] = total[name] / valid
+        table[f"mean_{name}"] = (total[name] * QUANTUM if name in FRACTIONAL else total[name]) / valid
     if drawn:
         _monte_carlo_columns(table, pd.concat(drawn).groupby(level=[0, 1]).sum())
     return table.rename_axis("point").reset_index()
