@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -268,6 +269,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _looks_like_calibration(data: dict) -> bool:
+    """Whether a spec with a base and parameters is a calibration's rather than a sweep's: more of its keys, or
+    of its misspelt keys' nearest names, belong to calibration specs only (a spec whose `until` is missing or
+    misspelt is still a calibration spec, and is told so)."""
+    import difflib
+
+    from sim.experiments.calibration_spec import CalibrationSpec
+    from sim.experiments.sweep_spec import SweepSpec
+
+    calibration, sweep = set(CalibrationSpec.model_fields), set(SweepSpec.model_fields)
+    known = calibration | sweep
+
+    def votes(own: set[str]) -> int:
+        nearest = [difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75) for key in data
+                   if key not in known]
+        return len(set(data) & own) + sum(1 for near in nearest if near and near[0] in own)
+
+    return votes(calibration - sweep) > votes(sweep - calibration)
+
+
 def _validated(path: str) -> tuple[str, str]:
     """Validate a scenario, a sweep spec or a calibration spec, told apart by their keys: what it is (after
     "valid"), and its resolved values."""
@@ -277,7 +298,7 @@ def _validated(path: str) -> tuple[str, str]:
 
     data = read_yaml(path)
     if "base" in data and "parameters" in data:
-        if "until" in data:
+        if _looks_like_calibration(data):
             from sim.experiments import calibration_spec
 
             spec = calibration_spec.load_spec(path)
@@ -338,6 +359,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     outcomes = [o.strip() for o in args.outcome.split(",") if o.strip()]
     folder = Path(args.sweep)
     out = Path(args.out) if args.out else folder.parent / f"{folder.resolve().name}_{'_or_'.join(outcomes)}"
+    storage.check_output(out, args.force)  # before the boxes are computed, not after
     try:
         from sim.reports import discovery
 
@@ -358,8 +380,12 @@ def cmd_export_ema(args: argparse.Namespace) -> int:
 
     folder = Path(args.sweep)
     out = Path(args.out) if args.out else folder.parent / f"{folder.resolve().name}_ema.tar.gz"
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; --out names the archive to write, such as results.tar.gz")
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists: pass --force to replace it")
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise UsageError(f"{out}: cannot write there (no such folder, or not writable)")
     try:
         written = export_sweep(folder, out)
     except NotASweep as err:
@@ -571,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as err:
-        print(f"swapsim: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        where = f"{storage.public_path(err.filename)}: " if err.filename else ""
+        print(f"swapsim: {where}{err.strerror or err}", file=sys.stderr)
     except Interrupted as err:
         print(f"swapsim: {err}", file=sys.stderr)
         return 130

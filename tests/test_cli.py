@@ -371,3 +371,57 @@ def test_every_command_checks_its_size_before_it_starts(tmp_path, args, fragment
     assert_user_error(swapsim(*args, cwd=tmp_path, timeout=60), *fragments)
     assert time.monotonic() - started < 30  # refused at once, not after a run (a loose bound: machines are noisy)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_existing_out_folder_is_used(tmp_path):
+    """An empty folder given with --out is filled, for run and compare alike, not refused after the runs."""
+    for command in (["run", DECREE], ["compare", DECREE, ROOT / "scenarios" / "high_trust.yaml"]):
+        out = tmp_path / command[0]
+        out.mkdir()
+        proc = swapsim(*command, "--runs", 5, "--workers", 1, "--out", out)
+        assert proc.returncode == 0, proc.stderr
+        assert (out / "runs.parquet").is_file()
+
+
+def test_messages_name_what_the_user_named_not_partial_files():
+    from sim.experiments.storage import public_path
+
+    assert public_path("/r/.out.ab_cd123.partial/.runs.parquet.x1y2z3w4.tmp") == "/r/out/runs.parquet"
+    assert public_path("results/x.yaml") == "results/x.yaml"
+
+
+def test_discover_refuses_its_out_before_it_computes(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    started = time.monotonic()
+    proc = swapsim("discover", ROOT / "scenarios", "--outcome", "deadlocked", "--out", afile)
+    assert_user_error(proc, f"{afile}: exists and is not a folder")
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("change, fragments", [
+    (lambda t: t.replace("until: 2020-07-31\n", ""), ["until: required"]),
+    (lambda t: t.replace("until: 2020-07-31\n", "untill: 2020-07-31\n"), ["until: required", "did you mean 'until'"]),
+])
+def test_a_calibration_spec_without_until_is_still_judged_as_one(tmp_path, change, fragments):
+    source = ROOT / "scenarios" / "calibration"
+    for name in ("record_2020.yaml", "record_2020_base.yaml"):
+        (tmp_path / name).write_text((source / name).read_text().replace("../decree_2020.yaml",
+                                                                          str(ROOT / "scenarios" / "decree_2020.yaml")))
+    spec = tmp_path / "record_2020.yaml"
+    spec.write_text(change(spec.read_text()))
+    proc = swapsim("validate", "-q", spec)
+    assert_user_error(proc, *fragments)
+    assert len(proc.stderr.strip().splitlines()) == len(fragments)
+
+
+def test_one_bad_value_in_a_list_is_one_line_and_long_values_are_cut(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"base: {DECREE}\nparameters:\n  government.initial_trust: [0.1, {{a: 1}}, 0.3]\n")
+    proc = swapsim("validate", "-q", spec)
+    assert_user_error(proc, "parameters.government.initial_trust.1: expected")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    spec.write_text("government:\n  initial_trust: " + "y" * 20_000 + "\n")
+    proc = swapsim("validate", "-q", spec)
+    assert_user_error(proc, "government.initial_trust")
+    assert len(proc.stderr) < 400

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,11 +29,27 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     try:
         write(Path(tmp))
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if exc.filename is None:  # a full disk or a failing device: say which file it was writing
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     return path
+
+
+_PRIVATE = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.(partial|tmp)$")  # staged folders, files being written
+
+
+def public_path(path: str | os.PathLike) -> str:
+    """`path` as the user named it: a staged folder (`.out.x1y2z3w4.partial`) or a file being written
+    (`.runs.parquet.x1y2z3w4.tmp`) by the name it will have, so that a message names --out, not our scaffolding."""
+    parts = Path(path).parts
+    return str(Path(*[m["name"] if (m := _PRIVATE.match(part)) else part for part in parts])) if parts else ""
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -162,8 +180,8 @@ def staged_directory(out: str | Path, force: bool) -> Iterator[Path]:
     `out` as it was.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise FileExistsError(out)
+    if out.exists() and not force and not (out.is_dir() and not any(out.iterdir())):
+        raise FileExistsError(errno.EEXIST, "exists already; pass --force to replace it", str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     os.chmod(stage, 0o777 & ~_umask())

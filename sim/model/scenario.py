@@ -11,6 +11,7 @@ import datetime as dt
 import difflib
 import functools
 import json
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -485,7 +486,7 @@ def format_errors(source: str, err: ValidationError, schema_command: str = "swap
     """
     model = model or _model_named(err.title)
     lines = []
-    for e in err.errors():
+    for e in _merged_branches(err.errors()):
         loc = [str(part) for j, part in enumerate(e["loc"]) if not (j == 2 and str(part) in UNION_TAGS)]
         path = ".".join(loc)
         ctx = e.get("ctx") or {}
@@ -496,8 +497,7 @@ def format_errors(source: str, err: ValidationError, schema_command: str = "swap
             lines += [f"{source}: {part}" for part in e["msg"].removeprefix("Value error, ").split("; ")]
         else:
             lines.append(f"{source}: {path or '(top level)'}: {_message(e, schema_command, model)}")
-    return lines
-
+    return [_LONG_QUOTE.sub(lambda m: f"{m[1]}{m[2]}…{m[1]}", line) for line in lines]
 
 def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str:
     """What is wrong, for one pydantic error, with the value given where it helps."""
@@ -533,6 +533,31 @@ _BOUND_WORDS = {
 }
 # Tags pydantic adds inside tagged unions (events.0.ceasefire.day, parameters.x.range.step): not part of a path.
 UNION_TAGS = frozenset(EVENT_TAGS) | {"values", "range", "bounds"}
+# The names pydantic gives the members of a union of plain types, as the last part of an error's location
+BRANCH_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text",
+                "date": "a date as YYYY-MM-DD", "list": "a list", "dict": "a mapping"}
+LONGEST_VALUE = 80  # characters of a value a message quotes
+_LONG_QUOTE = re.compile(r"(['\"])([^'\"]{%d})[^'\"]{20,}\1" % LONGEST_VALUE)  # a quoted value, cut where long
+
+
+def _merged_branches(errors: list[dict]) -> list[dict]:
+    """The errors of one value that matched no member of a union of plain types (`x.1.bool`, `x.1.int`, ...) as
+    one error at the value's own location, saying what it may be."""
+    groups: dict[tuple, list[dict]] = {}
+    for e in errors:
+        if len(e["loc"]) > 1 and str(e["loc"][-1]) in BRANCH_WORDS:
+            groups.setdefault(tuple(e["loc"][:-1]), []).append(e)
+    merged, done = [], set()
+    for e in errors:
+        key = tuple(e["loc"][:-1])
+        if key not in groups or len(groups[key]) < 2:
+            merged.append(e)
+        elif key not in done:
+            done.add(key)
+            kinds = [BRANCH_WORDS[str(g["loc"][-1])] for g in groups[key]]
+            merged.append({"type": "union_members", "loc": key, "input": e.get("input"),
+                           "msg": f"expected {', '.join(kinds[:-1])} or {kinds[-1]}"})
+    return merged
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
