@@ -594,3 +594,15 @@ def test_spoilers_still_do_not_help_under_the_2020_mechanisms(record_runs):
     print("released / breakdown at ISKP attack rate 0.5/2/5:", released, broken)
     assert released[0] >= released[1] >= released[2] and released[2] < released[0]
     assert broken[0] <= broken[1] <= broken[2] and broken[2] > 0
+
+
+def test_the_figures_of_a_fit_with_one_parameter(tmp_path):
+    """One fitted parameter has no pairs: the pairs figure shows its histogram alone instead of failing."""
+    from sim.reports import calibration_figures
+
+    spec = calibration_spec.load_spec(tiny(tmp_path, parameters={"government.initial_trust": {"low": 0.1,
+                                                                                               "high": 0.7}}))
+    posterior = pd.DataFrame({"government.initial_trust": np.linspace(0.1, 0.7, 50), "weight": 1.0})
+    fig = calibration_figures.pairs_figure(spec, posterior)
+    assert len(fig.axes[0].patches) == 20  # the histogram's bars
+    assert calibration_figures.marginals_figure(spec, posterior).axes[0].get_visible()

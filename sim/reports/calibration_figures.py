@@ -138,8 +138,9 @@ def pairs_figure(spec: CalibrationSpec, posterior: pd.DataFrame) -> Figure:
             if i != j:
                 xs.append(j + pad + (1 - 2 * pad) * unit[:, j])
                 ys.append(k - 1 - i + pad + (1 - 2 * pad) * unit[:, i])
-    ax.scatter(np.concatenate(xs), np.concatenate(ys), s=0.5, alpha=0.25, color=POSTERIOR_COLOR, rasterized=True,
-               label="Accepted parameter sets")
+    if xs:  # one fitted parameter has no pairs, only its histogram
+        ax.scatter(np.concatenate(xs), np.concatenate(ys), s=0.5, alpha=0.25, color=POSTERIOR_COLOR,
+                   rasterized=True, label="Accepted parameter sets")
     for i in range(k):
         counts, edges = np.histogram(unit[:, i], bins=20, range=(0, 1))
         height = (1 - 2 * pad) * counts / max(counts.max(), 1)
