@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -582,28 +583,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_LONG_WORD = re.compile(r"\S{120,}")  # a path or value that would fill the screen
+
+
+def _say(text: str) -> None:
+    """One line of error on stderr, any word of 120 characters or more cut to its first 80."""
+    print("swapsim: " + _LONG_WORD.sub(lambda m: f"{m[0][:80]}…", text), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ScenarioError as err:
         for line in err.problems:
-            print(f"swapsim: {line}", file=sys.stderr)
+            _say(line)
     except (UsageError, storage.UnsafeOutput) as err:
-        print(f"swapsim: {err}", file=sys.stderr)
+        _say(str(err))
     except BrokenPipeError:  # the reader went away (`swapsim validate ... | head`): stop quietly
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as err:
         where = f"{storage.public_path(err.filename)}: " if err.filename else ""
-        print(f"swapsim: {where}{err.strerror or err}", file=sys.stderr)
+        _say(f"{where}{err.strerror or err}")
     except Interrupted as err:
-        print(f"swapsim: {err}", file=sys.stderr)
+        _say(str(err))
         return 130
     except KeyboardInterrupt:
-        print("swapsim: interrupted; nothing was written for this command", file=sys.stderr)
+        _say("interrupted; nothing was written for this command")
         return 130
     return EXIT_USAGE
 
