@@ -346,9 +346,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         _warn([f"--host {args.host}: the dashboard is reachable from other machines, with no password; "
                "anyone who reaches it can run simulations and save scenario files into --out"])
     lacking = assets.missing()
-    if lacking:
-        _warn([f"front-end files not cached ({', '.join(f'{n}@{v}' for n, v in lacking)}): the page will try to "
-               "fetch them online; run `swapsim dashboard --fetch-assets` once, while online, to work offline"])
+    if lacking:  # without them the page is blank: fetch them now if npm can, else say so plainly
+        print(f"swapsim: the page's front-end files are not cached ({', '.join(f'{n}@{v}' for n, v in lacking)}); "
+              "fetching them with npm", file=sys.stderr, flush=True)
+        try:
+            assets.fetch(say=lambda line: print(f"swapsim: {line}", file=sys.stderr, flush=True))
+        except RuntimeError as err:
+            _warn([f"front-end files missing and not fetched ({err}): the page will be blank unless this machine "
+                   "reaches the CDN; run `swapsim dashboard --fetch-assets` once on a machine with access to the "
+                   "npm registry (or copy its .venv/share/solara/cdn/ here)"])
     shown = "localhost" if args.host in server.LOCAL_HOSTS else args.host
     print(f"swapsim dashboard on http://{shown}:{args.port}/ (Ctrl-C to stop)", flush=True)
     env = server.environment(args.scenario, Path(args.out), args.posterior, args.runs, allow)

@@ -4,7 +4,9 @@ test_dashboard_browser.py."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +300,22 @@ def test_dashboard_refuses_bad_input_in_one_line(args, fragment):
                           cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert fragment in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_front_end_files_are_said_on_the_console_with_what_to_do(tmp_path):
+    """With an empty cache and no npm to fetch with, the server says why the page would be blank, and how to
+    mend it, before it serves."""
+    env = {**os.environ, "SOLARA_ASSETS_PROXY_CACHE_DIR": str(tmp_path / "cdn"),
+           "PATH": str(Path(sys.executable).parent)}  # python and swapsim, no npm
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first, second = process.stderr.readline(), process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert first.startswith("swapsim: the page's front-end files are not cached")
+    assert "npm is not installed" in second and "swapsim dashboard --fetch-assets" in second

@@ -23,6 +23,7 @@ _CDN_REFERENCE = re.compile(r"(?:\{\{cdn\}\}|getCdn\(\)\})/((?:@[\w.-]+/)?[\w.-]
 # Files of the installed Solara that name the packages every page needs (optional widgets such as
 # Markdown's KaTeX load their own, and the dashboard does not use them).
 _PAGES = (("solara.server", "templates/solara.html.j2"), ("solara.widgets", "vue/gridlayout.vue"))
+NPM_TIMEOUT = 180  # seconds for one package: offline, npm retries for a minute or two before it gives up
 _MARKER = ".swapsim-complete"  # written last into each package folder: a half-copied package is not cached
 
 
@@ -68,8 +69,12 @@ def fetch(folder: Path | None = None, say=print) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         for name, version in todo:
             say(f"fetching {name}@{version}")
-            done = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", tmp, "--silent"],
-                                  capture_output=True, text=True, cwd=tmp)
+            try:
+                done = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", tmp, "--silent"],
+                                      capture_output=True, text=True, cwd=tmp, timeout=NPM_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"npm pack {name}@{version} took over {NPM_TIMEOUT} s: is the npm registry "
+                                   "reachable from here?") from None
             if done.returncode != 0:
                 reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
                 raise RuntimeError(f"npm pack {name}@{version} failed: {reason}")
