@@ -425,3 +425,22 @@ def test_one_bad_value_in_a_list_is_one_line_and_long_values_are_cut(tmp_path):
     proc = swapsim("validate", "-q", spec)
     assert_user_error(proc, "government.initial_trust")
     assert len(proc.stderr) < 400
+
+
+def _session(sid: int) -> list[str]:
+    """The processes of session `sid` still running (zombies are gone already, as far as memory goes)."""
+    table = subprocess.run(["ps", "-eo", "pid,sid,stat"], capture_output=True, text=True).stdout.splitlines()[1:]
+    return [row for row in table if row.split()[1] == str(sid) and not row.split()[2].startswith("Z")]
+
+
+@pytest.mark.slow
+def test_workers_exit_when_their_command_is_killed(tmp_path):
+    """kill -9 of a command leaves no worker, forkserver or resource tracker holding memory behind."""
+    exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
+    proc = subprocess.Popen([*exe, "run", str(DECREE), "--runs", "200000", "--workers", "2", "--no-series", "--out",
+                             str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_for(lambda: len(_session(proc.pid)) >= 4, "the workers' start")  # command, server, tracker, 2 workers
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: not _session(proc.pid), "the workers' exit", timeout=20)

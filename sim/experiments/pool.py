@@ -15,6 +15,8 @@ import multiprocessing.context
 import multiprocessing.forkserver
 import os
 import sys
+import threading
+import time
 import types
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -51,7 +53,25 @@ def process_pool(workers: int, warm: bool = False) -> ProcessPoolExecutor:
     if warm:
         with _bare_main():
             multiprocessing.forkserver.ensure_running()  # returns once the server is spawned
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_parent,
+                               initargs=(os.getpid(),))
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """In a worker: exit as soon as the process that made the pool is gone (killed with -9, say), instead of
+    waiting for work that will never come while holding its memory."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, but another user's: cannot be ours
+                pass
+
+    threading.Thread(target=watch, name="swapsim-parent-watch", daemon=True).start()
 
 
 def default_workers() -> int:
