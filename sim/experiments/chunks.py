@@ -76,6 +76,8 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
                     f"{out}: {what} changed since this folder was started ({old.get(key)} there, {manifest[key]} now); "
                     "use a new --out, or --force to start over"
                 )
+        for stale in (out / "chunks").glob(".chunk-*.parquet.*.tmp"):  # a chunk being written when it stopped
+            stale.unlink(missing_ok=True)
         old.setdefault("resumed", []).append({k: manifest[k] for k in ("command", "date")})
         storage.write_json(path, old)
         return old, None
