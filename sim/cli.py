@@ -421,8 +421,13 @@ def _add_workers(p: argparse.ArgumentParser) -> None:
                         f"{default_workers()} here); results do not depend on it")
 
 
+MAX_WORKERS = 1024  # more would exceed what the OS gives one process (semaphores, file descriptors)
+
+
 def _workers(args: argparse.Namespace) -> int:
     """--workers, or every core this process may use."""
+    if args.workers and args.workers > MAX_WORKERS:
+        raise UsageError(f"--workers {args.workers}: at most {MAX_WORKERS} (this machine has {default_workers()} cores)")
     return args.workers or default_workers()
 
 
