@@ -499,6 +499,7 @@ def format_errors(source: str, err: ValidationError, schema_command: str = "swap
             lines.append(f"{source}: {path or '(top level)'}: {_message(e, schema_command, model)}")
     return [_LONG_QUOTE.sub(lambda m: f"{m[1]}{m[2]}…{m[1]}", line) for line in lines]
 
+
 def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str:
     """What is wrong, for one pydantic error, with the value given where it helps."""
     kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")

@@ -119,7 +119,9 @@ def point_table(frames: Iterable[pd.DataFrame], params: Sequence[str]) -> pd.Dat
         if "particle" in frame:
             drawn.append(pd.crosstab([ok["point"], ok["particle"]], ok["outcome"]).reindex(columns=OUTCOMES,
                                                                                              fill_value=0))
-        sums.append(_whole(ok, metrics).groupby("point")[metrics].sum(min_count=1).reindex(tally.index))
+        # fill_value=0: a point with no valid run in this chunk keeps the whole-number sums int64 (valid is 0 there)
+        sums.append(_whole(ok, metrics).groupby("point")[metrics].sum(min_count=1).reindex(tally.index,
+                                                                                         fill_value=0))
         firsts.append(frame.groupby("point")[list(params)].first())
     tally = pd.concat(counts).groupby(level=0).sum()
     total = pd.concat(sums).groupby(level=0).sum(min_count=1)
