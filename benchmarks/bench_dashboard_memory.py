@@ -3,9 +3,11 @@
 Starts `swapsim dashboard`, opens one session in headless Chromium (until its ensemble table is drawn) and
 closes it, then opens and closes --sessions more, one after another. After each stage it waits for Solara to
 cull the closed sessions (sim/dashboard/server.py: CULL_AFTER) and reads the server's resident memory.
-Target (issue 16): after 20 sessions, within 10% of the memory after the first. Prints figures, asserts nothing.
+The code before the allocator settings (sim/dashboard/memory.py) is measured first, in the same run, from a
+git worktree. Target (issue 16): after 20 sessions, within 10% of the memory after the first. Prints figures,
+asserts nothing.
 
-    python benchmarks/bench_dashboard_memory.py [--sessions 20]
+    cd benchmarks && python bench_dashboard_memory.py [--sessions 20] [--baseline REF|none]
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import baseline
 from common import ROOT
 
+BEFORE = "6b97a7b"  # main before the allocator settings
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -34,20 +38,14 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--settle", type=float, default=75.0, help="seconds to wait for the cull after closing")
-    args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
-    chromium = os.environ.get("SWAPSIM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+def measure(browser, cwd: Path, env: dict[str, str], sessions: int, settle: float) -> dict[str, float]:
+    """Serve the dashboard of the code in `cwd`, open and close sessions, and read its resident memory (MiB)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port), "--out", tmp],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/"
         try:
             for _ in range(300):
@@ -56,35 +54,54 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.3)
-            cold = rss_mib(server.pid)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            figures = {"started": rss_mib(server.pid)}
 
-                def session() -> float:
-                    context = browser.new_context(viewport={"width": 1600, "height": 1100})
-                    page = context.new_page()
-                    page.goto(url)
-                    page.locator(".swapsim-rates table").wait_for(timeout=120_000)
-                    open_rss = rss_mib(server.pid)
-                    context.close()
-                    return open_rss
+            def session() -> float:
+                context = browser.new_context(viewport={"width": 1600, "height": 1100})
+                page = context.new_page()
+                page.goto(url)
+                page.locator(".swapsim-rates table").wait_for(timeout=120_000)
+                open_rss = rss_mib(server.pid)
+                context.close()
+                return open_rss
 
-                first_open = session()
-                time.sleep(args.settle)
-                warm = rss_mib(server.pid)
-                peak = max(session() for _ in range(args.sessions))
-                time.sleep(args.settle)
-                after = rss_mib(server.pid)
-                browser.close()
+            figures["first open"] = session()
+            time.sleep(settle)
+            figures["first closed"] = rss_mib(server.pid)
+            figures["peak"] = max(session() for _ in range(sessions))
+            time.sleep(settle)
+            figures["after"] = rss_mib(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"server resident memory: {cold:,.0f} MiB started, {first_open:,.0f} MiB with the first session open, "
-          f"{warm:,.0f} MiB once it was closed and culled")
-    print(f"after {args.sessions} more sessions opened and closed one by one: {after:,.0f} MiB once culled "
-          f"(highest with one open: {peak:,.0f} MiB)")
-    print(f"after / after the first session: {after / warm:.2f} (target at most 1.10); after / started: "
-          f"{after / cold:.2f}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--settle", type=float, default=75.0, help="seconds to wait for the cull after closing")
+    parser.add_argument("--baseline", default=BEFORE, help="git ref measured first, in the same run (default: the "
+                        "code before the allocator settings); 'none' to skip")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("SWAPSIM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    results = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        if args.baseline != "none":
+            with baseline.checkout(args.baseline) as tree:
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                results[f"before ({args.baseline})"] = measure(browser, tree, env, args.sessions, args.settle)
+        results["now"] = measure(browser, ROOT, dict(os.environ), args.sessions, args.settle)
+        browser.close()
+    for label, f in results.items():
+        print(f"{label}: server resident memory {f['started']:,.0f} MiB started, {f['first open']:,.0f} MiB with "
+              f"the first session open, {f['first closed']:,.0f} MiB once it was closed and culled; after "
+              f"{args.sessions} more sessions opened and closed one by one {f['after']:,.0f} MiB (highest with one "
+              f"open: {f['peak']:,.0f} MiB); after / after the first session: {f['after'] / f['first closed']:.2f} "
+              f"(target at most 1.10)")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import solara
 from mesa.visualization.solara_viz import UserInputs
 
 from sim import DEFAULT_SEED
-from sim.dashboard import controls, ensemble, files, today
+from sim.dashboard import controls, ensemble, files, memory, today
 from sim.model.exchange import ExchangeModel
 from sim.model.scenario import Scenario, ScenarioError, bundled_names
 from sim.reports import figures
@@ -51,6 +51,8 @@ def _posterior():
 
 POSTERIOR = _posterior()
 OBSERVED = ensemble.observed() if POSTERIOR is not None else None
+
+solara.lab.on_kernel_start(memory.on_session_start)
 
 
 def _load(choice: str) -> tuple[Scenario | None, str | None]:

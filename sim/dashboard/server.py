@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sim.dashboard.files import is_bundled_name
+from sim.dashboard.memory import ALLOCATOR
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -23,13 +24,16 @@ def command(host: str, port: int) -> list[str]:
 def environment(scenario: str, out: Path, posterior: str | None, runs: int,
                 allow: Sequence[Path] = ()) -> dict[str, str]:
     """The server's environment: the app's settings, the folders the page may open scenario files from (the
-    Save folder, those given with --allow and the folder of a scenario file given on the command line), and
-    no telemetry (a server in the field stays offline)."""
+    Save folder, those given with --allow and the folder of a scenario file given on the command line),
+    no telemetry (a server in the field stays offline), and an allocator that gives closed sessions' memory
+    back (sim/dashboard/memory.py; a value the operator set already is kept)."""
     env = dict(os.environ)
     folders = [out, *allow] + ([] if is_bundled_name(scenario) else [Path(scenario).parent])
     env.update(SWAPSIM_SCENARIO=scenario, SWAPSIM_OUT=str(out.resolve()), SWAPSIM_RUNS=str(runs),
                SWAPSIM_ALLOW=os.pathsep.join(str(Path(folder).resolve()) for folder in folders),
                SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_KERNEL_CULL_TIMEOUT=CULL_AFTER)
+    for name, value in ALLOCATOR.items():
+        env.setdefault(name, value)
     if posterior:
         env["SWAPSIM_POSTERIOR"] = str(Path(posterior).resolve())
     else:
