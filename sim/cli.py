@@ -11,11 +11,12 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from sim import DEFAULT_SEED
-
 from sim.experiments import storage
 from sim.experiments.pool import default_workers
 from sim.model.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
@@ -92,9 +93,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from sim.experiments import calibration, calibration_spec
         from sim.reports import calibration as report
 
+        from sim.experiments.runs import TooBig
+
         spec = calibration_spec.load_spec(args.spec)
         _warn(calibration_spec.inert_warnings(spec))
         out = Path(args.out) if args.out else Path("results") / spec.name
+        try:
+            calibration.check_memory(spec)
+        except TooBig as err:
+            raise UsageError(f"{args.spec}: {err}") from None
         try:
             result = report.calibrate(spec, out, workers=workers_wanted, lanes=args.lanes, resume=args.resume,
                                       force=args.force, progress=True, command=["swapsim", *sys.argv[1:]],
@@ -602,8 +609,32 @@ def _say(text: str) -> None:
     print("swapsim: " + _LONG_WORD.sub(lambda m: f"{m[0][:80]}…", text), file=sys.stderr)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminations_interrupt():
+    """SIGTERM and SIGHUP end a command as Ctrl-C does, so that what it was writing is removed and what it had
+    written is kept (only the main thread can take signals; elsewhere, as when a test calls `main`, no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, _interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with _terminations_interrupt():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except ScenarioError as err:

@@ -156,19 +156,44 @@ def wait_for(found, what: str, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def test_interrupted_run_leaves_nothing_half_written(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                  pytest.param(signal.SIGHUP, marks=pytest.mark.slow)], ids=lambda s: s.name)
+def test_interrupted_run_leaves_nothing_half_written(tmp_path, stop):
     out = tmp_path / "interrupted"
     # Many runs, so that it is still running when interrupted on any machine; interrupted once it has started.
     proc = interruptible("run", DECREE, "--runs", 200_000, "--no-series", "--out", out)
     wait_for(lambda: any(tmp_path.glob(".interrupted*")), "the staging folder")
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists()
     assert not list(tmp_path.iterdir()), "staging files were left behind"
 
+
+
+@pytest.mark.slow
+def test_the_next_command_removes_what_a_killed_one_left(tmp_path):
+    """kill -9 leaves a staging folder no process can remove; the next command writing to the same --out
+    removes it, and leaves alone the stage of a command still running."""
+    out = tmp_path / "killed"
+    proc = interruptible("run", DECREE, "--runs", 200_000, "--no-series", "--out", out)
+    wait_for(lambda: any(tmp_path.glob(".killed.*.partial")), "the staging folder")
+    proc.kill()
+    proc.communicate(timeout=60)
+    [orphan] = tmp_path.glob(".killed.*.partial")
+    running = interruptible("run", DECREE, "--runs", 200_000, "--no-series", "--out", out)
+    wait_for(lambda: set(tmp_path.glob(".killed.*.partial")) - {orphan}, "the second command's stage")
+    assert not orphan.exists(), "the killed command's stage was kept"
+    [live] = tmp_path.glob(".killed.*.partial")
+    done = swapsim("run", DECREE, "--runs", 2, "--no-series", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert live.exists(), "the stage of a command still running was removed"
+    running.send_signal(signal.SIGINT)
+    running.communicate(timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed"]
+    assert not (out / ".swapsim-owner").exists()
 
 BAD_FILES = {
     "unknown_key.yaml": ("protocol:\n  tranche_sise: 400\n", "protocol.tranche_sise", "unknown key"),

@@ -12,8 +12,9 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
 from typing import TYPE_CHECKING
+
+from sim.experiments import leftovers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,16 +174,20 @@ def staged_directory(out: str | Path, force: bool) -> Iterator[Path]:
 
     Without `force` an existing `out` is an error (FileExistsError); with it, the old
     directory is removed only after the new one is complete. An interruption leaves
-    `out` as it was.
+    `out` as it was; the stage of a command killed outright is removed by the next one
+    (sim/experiments/leftovers.py).
     """
     out = Path(out)
     if out.exists() and not force and not (out.is_dir() and not any(out.iterdir())):
         raise FileExistsError(errno.EEXIST, "exists already; pass --force to replace it", str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
+    leftovers.remove_orphans(out)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     os.chmod(stage, 0o777 & ~_umask())
     try:
+        leftovers.claim(stage)
         yield stage
+        leftovers.release(stage)
         if out.exists():
             old = set_aside(out)
             os.replace(stage, out)
