@@ -69,6 +69,7 @@ def finished(spec: calibration_spec.CalibrationSpec, out: Path, workers: int = 1
     ({"observed": "nowhere.csv"}, ["observed", "nowhere.csv"]),
     ({"fixed": {"verification.list_size": -3}}, ["fixed.verification.list_size"]),
     ({"method": "mcmc"}, ["method"]),
+    ({"particles": 1000, "simulations": 2000}, ["simulations", "first generation", "4,000"]),
 ])
 def test_bad_specs_get_one_line_naming_the_file_and_field(tmp_path, change, fragments):
     path = tiny(tmp_path, **change)
@@ -448,6 +449,13 @@ def test_a_damaged_calibration_folder_is_one_line_wherever_it_is_read(fitted, tm
     assert_user_error(swapsim("run", decree, "--runs", 10, "--posterior", damaged, "--out", tmp_path / "r"),
                       fragment)
     assert not (tmp_path / "f").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_calibration_too_big_for_this_machine_is_refused_before_it_starts(tmp_path):
+    path = tiny(tmp_path, particles=1_000_000, simulations=100_000_000, simulations_per_particle=100)
+    proc = swapsim("calibrate", path, "--out", tmp_path / "out")
+    assert_user_error(proc, str(path), "100,000,000 simulations needs about 600.0 GB")
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_a_forecast_too_big_for_this_machine_is_refused_before_it_starts(fitted, tmp_path):

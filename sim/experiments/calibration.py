@@ -116,6 +116,23 @@ def synthetic_record(spec: CalibrationSpec, values: dict[str, float], seed: int)
                          "confidence": p["confidence"], "bound": np.where(p["lower"], "lower", "")})
 
 
+BYTES_PER_SIMULATION = 6_000  # a generation's memory per simulation (peak RSS of calibrate, 5,000 to 20,000 particles)
+
+
+def check_memory(spec: CalibrationSpec) -> None:
+    """Refuse at once a generation that cannot fit in the memory available now (runs.TooBig, one line)."""
+    from sim.experiments.runs import TooBig, available_memory
+
+    rejection = spec.method == "rejection"  # one generation of the whole budget
+    simulations = spec.simulations if rejection else spec.particles * spec.simulations_per_particle
+    need = simulations * BYTES_PER_SIMULATION
+    available = available_memory()
+    if available is not None and need > available:
+        raise TooBig(f"a generation of {simulations:,} simulations needs about {need / 1e9:,.1f} GB of memory, and "
+                     f"this machine has {available / 1e9:,.1f} GB available; lower "
+                     + ("simulations" if rejection else "particles or simulations_per_particle"))
+
+
 @dataclass
 class Progress:
     """What a calibration has done so far (the state a resumed calibration starts from)."""

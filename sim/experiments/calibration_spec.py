@@ -118,6 +118,15 @@ class CalibrationSpec(SpecFile):
             raise _problems(problems)
         return parameters
 
+    @model_validator(mode="after")
+    def _budget(self):
+        first = self.particles * self.simulations_per_particle
+        if self.method == "abc-smc" and first > self.simulations:
+            raise _problems([("simulations", f"the first generation alone needs particles x simulations_per_particle "
+                                             f"= {first:,} simulations; raise simulations to at least that, or lower "
+                                             f"particles ({self.simulations:,} given)")])
+        return self
+
     def priors(self) -> dict[str, Prior]:
         return dict(self.parameters)
 
