@@ -287,7 +287,12 @@ def test_output_that_cannot_be_written_fails_before_any_run(tmp_path):
     ({"s.yaml": ""}, "s.yaml: empty file"),
     ({"s.yaml": "# only a comment\n"}, "s.yaml: empty file"),
     ({"p.yaml": "metadata: foo\n", "s.yaml": "extends: p.yaml\n"}, "metadata"),
-])
+    ({"p.yaml": "- a list\n", "s.yaml": "extends: p.yaml\n"}, "s.yaml: extends 'p.yaml': "),
+    ({"s.yaml": "extends: " + "y" * 3000 + "\n"}, "s.yaml: extends: no such file"),
+    ({"s.yaml": "base: " + "x" * 3000 + "\nparameters:\n  government.initial_trust: [0.1]\n"},
+     "s.yaml: base: no such scenario file"),
+], ids=["bad date", "empty", "comment only", "bad parent", "parent not a mapping", "parent name too long",
+        "sweep base name too long"])
 def test_more_bad_files_get_one_line(tmp_path, files, fragment):
     for name, text in files.items():
         (tmp_path / name).write_text(text)

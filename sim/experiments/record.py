@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.model.scenario import ScenarioError
+from sim.model.yaml_files import is_file
 
 # The record's sides and the model column each is compared with.
 SIDES = {"government_released_taliban": "government_released", "taliban_released_government": "taliban_released"}
@@ -48,7 +49,7 @@ def bundled_frame() -> pd.DataFrame:
 
 def read_frame(path: Path, where: str) -> pd.DataFrame:
     """A record's CSV; a one-line error naming `where` when it is missing or not CSV."""
-    if not path.is_file():
+    if not is_file(path):
         raise ScenarioError([f"{where}: no such file {str(path)!r}"])
     try:
         return pd.read_csv(path)

@@ -60,6 +60,7 @@ from sim.model.scenario import (
     resolve_extends,
     with_overrides,
 )
+from sim.model.yaml_files import is_file
 
 SAMPLERS = ("grid", "random", "lhs", "sobol")
 BOUNDED_SAMPLERS = ("random", "lhs", "sobol")
@@ -590,7 +591,7 @@ def scenario_from_base(base: str | dict, folder: Path, source: str, name: str) -
     (named after the spec unless it says otherwise); problems name the spec and `base`."""
     if isinstance(base, str):
         path = folder / base
-        if not path.is_file():
+        if not is_file(path):
             raise ScenarioError([f"{source}: base: no such scenario file {base!r} (looked for {path})"])
         return load(path)
     data = resolve_extends(base, folder, f"{source}: base")

@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 from sim.model.errors import ScenarioError
 from sim.model.events import EVENT_TAGS, Event
 from sim.model.schema import F, Section, WrongKind, above, needs_of, one_of, yaml_word
-from sim.model.yaml_files import NoSuchDate, read_yaml
+from sim.model.yaml_files import NoSuchDate, is_file, read_yaml
 
 
 
@@ -669,9 +669,12 @@ def resolve_extends(data: dict, folder: Path, where: str, _seen: tuple[Path, ...
     parent_path = folder / parent
     if within is not None and not inside(parent_path, within):
         raise ScenarioError([f"{where}: extends: {parent!r} is outside the folders that may be read"])
-    if not parent_path.is_file():
+    if not is_file(parent_path):
         raise ScenarioError([f"{where}: extends: no such file {parent!r} (looked for {parent_path.resolve()})"])
-    base = read_raw(parent_path, _seen, within)
+    try:
+        base = read_raw(parent_path, _seen, within)
+    except ScenarioError as err:  # named from the file given, so that the user sees where the chain starts
+        raise ScenarioError([f"{where}: extends {parent!r}: {line}" for line in err.problems]) from None
     if isinstance(base.get("metadata"), dict):
         base["metadata"] = {k: v for k, v in base["metadata"].items() if k not in ("name", "description")}
     return deep_merge(base, data)

@@ -8,6 +8,7 @@ hostile or damaged file is refused at once instead of exhausting memory or the i
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +74,27 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+def _mode(path: str | Path) -> int | None:
+    try:
+        return Path(path).stat().st_mode
+    except (OSError, ValueError):  # a name the system cannot even look up: too long, or with a NUL in it
+        return None
+
+
+def is_file(path: str | Path) -> bool:
+    """Whether `path` names a file (following links); a name the system cannot look up names none."""
+    mode = _mode(path)
+    return mode is not None and stat.S_ISREG(mode)
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML file's top-level mapping; every problem (missing, unreadable, too large or deep, malformed, a
     duplicate key) as a ScenarioError line."""
     path = Path(path)
-    if path.is_dir():
-        raise ScenarioError([f"{path}: is a folder, not a YAML file"])
-    if not path.is_file():
-        raise ScenarioError([f"{path}: no such file"])
+    if not is_file(path):
+        mode = _mode(path)
+        raise ScenarioError([f"{path}: is a folder, not a YAML file" if mode is not None and stat.S_ISDIR(mode)
+                             else f"{path}: no such file"])
     try:
         size = path.stat().st_size
     except OSError as exc:
