@@ -425,6 +425,10 @@ MESSAGE_CASES = {
     "quoted_no_such_date": ("calendar:\n  start_date: '2020-02-30'\n",
                             [("calendar.start_date", "expected a date as YYYY-MM-DD (got '2020-02-30')")]),
     "number_for_date": ("calendar:\n  start_date: 0\n", [("calendar.start_date", "expected a date as YYYY-MM-DD")]),
+    "quoted_number": ("protocol:\n  tranche_size: '400'\n",
+                      [("protocol.tranche_size", "expected a number, got the text '400'")]),
+    "name_of_dots": ("metadata:\n  name: '..'\n", [("metadata.name", "not dots alone (got '..')")]),
+    "name_with_a_slash": ("metadata:\n  name: a/b\n", [("metadata.name", "letters, digits")]),
     "dotted_top_level": ("government.initial_trust: 0.5\n", [
         ("government.initial_trust",
          "dotted keys are not read here; nest it: `government: {initial_trust: 0.5}`")]),

@@ -24,6 +24,7 @@ from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_prob
     scenario_from_base
 from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, inert_parameters, \
     parameter_fields, read_raw, read_yaml, with_overrides
+from sim.model.schema import NAME_PATTERN
 
 METHODS = ("abc-smc", "rejection")
 Weight = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
@@ -62,7 +63,7 @@ class Prior(Section):
 class CalibrationSpec(SpecFile):
     """What to fit, to what, how, and with how many simulations."""
 
-    name: str = Field("calibration", pattern=r"^[A-Za-z0-9_.-]+$", max_length=80,
+    name: str = Field("calibration", pattern=NAME_PATTERN, max_length=80,
                       description="Short name; the default output folder is results/<name>/ [text]")
     description: str = Field("", max_length=4000, description="What the calibration asks [text]")
     base: str | dict[str, Any] = Field(

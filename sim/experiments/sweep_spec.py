@@ -60,6 +60,7 @@ from sim.model.scenario import (
     resolve_extends,
     with_overrides,
 )
+from sim.model.schema import NAME_PATTERN
 from sim.model.yaml_files import is_file
 
 SAMPLERS = ("grid", "random", "lhs", "sobol")
@@ -214,7 +215,7 @@ class SweepSpec(SpecFile):
 
     name: str = Field(
         "sweep",
-        pattern=r"^[A-Za-z0-9_.-]+$",
+        pattern=NAME_PATTERN,
         max_length=80,
         description="Short name; the default output folder is results/<name>/ (default: the file's stem) [text]",
     )

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 
 from sim.model.errors import ScenarioError
 from sim.model.events import EVENT_TAGS, Event
-from sim.model.schema import F, Section, WrongKind, above, needs_of, one_of, yaml_word
+from sim.model.schema import NAME_PATTERN, F, Section, WrongKind, above, needs_of, one_of, yaml_word
 from sim.model.yaml_files import NoSuchDate, is_file, read_yaml
 
 
@@ -32,7 +32,7 @@ from sim.model.yaml_files import NoSuchDate, is_file, read_yaml
 class Metadata(Section):
     name: str = Field(
         "scenario",
-        pattern=r"^[A-Za-z0-9_.-]+$",
+        pattern=NAME_PATTERN,
         max_length=80,
         description="Short name; the default output folder is results/<name>/ [text]",
     )
@@ -521,6 +521,8 @@ def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str
         return f"unknown sampler {given!r}; expected one of {choices}"
     if kind == "missing":
         return "required"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return f"a name is letters, digits, '.', '_' and '-', and not dots alone (got {given!r})"
     msg = f"must be {_BOUND_WORDS[kind]} {next(iter(ctx.values()))}" if kind in _BOUND_WORDS \
         else e["msg"].removeprefix("Value error, ")
     return msg + (f" (got {given!r})" if "input" in e and not isinstance(given, (dict, list)) else "")

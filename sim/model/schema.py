@@ -85,6 +85,10 @@ def _said(value: Any) -> str:
 _YAML_YES_NO = "YAML reads yes/no and on/off as true/false"
 
 
+# A name that becomes a folder (results/<name>/): letters, digits, `.`, `_` and `-`, not dots alone (`.`, `..`).
+NAME_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+
+
 def kind_problem(kind: str | None, value: Any) -> str | None:
     """Why `value` is the wrong kind for a field of `kind` ("number", "yes/no", "date"), or None.
 
@@ -93,6 +97,8 @@ def kind_problem(kind: str | None, value: Any) -> str | None:
     """
     if kind == "number" and _is_yes_no(value):
         return f"expected a number, got {_said(value)} ({_YAML_YES_NO})"
+    if kind == "number" and isinstance(value, str):
+        return f"expected a number, got the text {_said(value)} (write a number without quotes)"
     if kind == "yes/no" and value is not None and not _is_yes_no(value):
         return f"expected true or false, got {_said(value)}"
     if kind == "date" and isinstance(value, (int, float, np.number, np.bool_)):
