@@ -134,6 +134,7 @@ def nothing_record(tmp_path) -> str:
     return "nothing.csv"
 
 
+@pytest.mark.slow
 def test_with_no_data_the_population_stays_at_the_prior(tmp_path):
     """Every parameter of the shipped spec, whole numbers included: after 15 generations of moves the final
     population's positions are uniform in their prior ranges (Kolmogorov-Smirnov), and the whole-number

@@ -67,6 +67,7 @@ def test_results_come_back_whole_with_a_bounded_window(ordered):
     assert alone["run"].tolist() == list(range(2010, 2015))
 
 
+@pytest.mark.slow
 def test_a_whole_run_is_the_same_on_threads_processes_and_in_this_process():
     scenario = load(ROOT / "scenarios" / "decree_2020.yaml")
     here = runs.run(scenario, runs=30, seed=2, lanes=7, series=False).runs
@@ -97,6 +98,7 @@ def test_workers_do_not_rerun_a_script_without_a_main_guard(tmp_path):
     assert out.stdout.splitlines() == ["running __main__", "done 40"], out.stdout
 
 
+@pytest.mark.slow
 def test_a_command_that_fails_on_its_input_with_workers_shows_no_traceback(tmp_path):
     for _ in range(3):
         out = subprocess.run([str(SWAPSIM), "compare", str(tmp_path / "missing.yaml"), "--workers", "2"],

@@ -83,6 +83,7 @@ def test_bad_specs_get_one_line_naming_the_file_and_field(tmp_path, change, frag
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_record_missing_a_column_or_with_an_unknown_side_is_refused(tmp_path):
     frame = pd.read_csv(RECORD)
     frame.drop(columns="confidence").to_csv(tmp_path / "no_confidence.csv", index=False)
@@ -292,6 +293,7 @@ def test_calibrated_yaml_is_a_valid_scenario_with_the_posterior_medians(fitted):
     assert "NOT the posterior" in (fitted / "calibrated.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_calibration_gives_it_back(fitted, tmp_path):
     copy = tmp_path / "fit"
     shutil.copytree(fitted, copy)
@@ -334,6 +336,7 @@ def test_forecast_continues_the_histories_the_calibration_accepted(fitted):
 QUANTILE_COLUMNS = ["q05", "q25", "q50", "q75", "q95"]
 
 
+@pytest.mark.slow
 def test_forecast_writes_bands_completion_and_a_figure(fitted, tmp_path):
     out = tmp_path / "forecast"
     proc = swapsim("forecast", fitted, "--until", "2020-08-31", "--runs", 300, "--out", out, "--workers", 2)
@@ -374,6 +377,7 @@ def test_forecast_writes_bands_completion_and_a_figure(fitted, tmp_path):
     pd.testing.assert_frame_equal(completion, pd.read_csv(again / "completion.csv", keep_default_na=False))
 
 
+@pytest.mark.slow
 def test_forecast_errors_are_one_line(fitted, tmp_path):
     assert_user_error(swapsim("forecast", fitted, "--until", "2031-01-01", "--out", tmp_path / "f"), "--until")
     assert_user_error(swapsim("forecast", fitted, "--until", "July", "--out", tmp_path / "f"), "YYYY-MM-DD")
@@ -385,6 +389,7 @@ def test_forecast_errors_are_one_line(fitted, tmp_path):
     assert not (tmp_path / "f").exists()
 
 
+@pytest.mark.slow
 def test_score_judges_a_forecast_on_the_record_after_its_window(fitted, tmp_path):
     forecast = tmp_path / "forecast"
     assert swapsim("forecast", fitted, "--until", "2020-07-31", "--runs", 200, "--out", forecast).returncode == 0
@@ -440,6 +445,7 @@ def _damage(folder: Path, how: str) -> None:
     ("NaN weight", "posterior.parquet: weight: a value that is not a finite number"),
     ("no weight column", "posterior.parquet: no column 'weight'"),
 ])
+@pytest.mark.slow
 def test_a_damaged_calibration_folder_is_one_line_wherever_it_is_read(fitted, tmp_path, how, fragment):
     damaged = tmp_path / "damaged"
     shutil.copytree(fitted, damaged)
@@ -464,6 +470,7 @@ def test_a_forecast_too_big_for_this_machine_is_refused_before_it_starts(fitted,
     assert "--no-series" not in proc.stderr and not (tmp_path / "f").exists()
 
 
+@pytest.mark.slow
 def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted, tmp_path):
     decree = ROOT / "scenarios" / "decree_2020.yaml"
     out = tmp_path / "run"
@@ -487,6 +494,7 @@ def test_run_and_compare_draw_from_the_posterior_paired_across_scenarios(fitted,
     pd.testing.assert_frame_equal(mine[cols], with_posterior[cols])
 
 
+@pytest.mark.slow
 def test_shares_drawn_from_a_posterior_carry_their_monte_carlo_interval(fitted, tmp_path):
     """Every run records the distinct particle it drew; rates and paired differences get the 90% interval of a
     cluster bootstrap over those particles, beside the Wilson and Newcombe intervals of the runs."""

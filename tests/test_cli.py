@@ -112,6 +112,7 @@ def test_figures_are_readable_pngs(decree_run):
         assert image[..., :3].std() > 0.05, f"{name}.png looks blank"
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_workers(decree_run, tmp_path):
     out, _ = decree_run
     proc = swapsim("run", DECREE, "--runs", 24, "--workers", 1, "--seed", 7, "--out", tmp_path / "one")
@@ -122,6 +123,7 @@ def test_results_do_not_depend_on_workers(decree_run, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_existing_results_are_kept_without_force(decree_run, tmp_path):
     out = tmp_path / "kept"
     assert swapsim("run", DECREE, "--runs", 2, "--out", out).returncode == 0
@@ -134,6 +136,7 @@ def test_existing_results_are_kept_without_force(decree_run, tmp_path):
     assert len(pd.read_parquet(out / "runs.parquet")) == 3
 
 
+@pytest.mark.slow
 def test_default_output_folder_is_named_after_the_scenario(tmp_path):
     proc = swapsim("run", DECREE, "--runs", 1, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -219,6 +222,7 @@ def test_bad_scenario_files_get_one_clear_line(tmp_path, name, command):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_missing_file(tmp_path):
     assert_user_error(swapsim("run", tmp_path / "nope.yaml"), "nope.yaml", "no such file")
     assert_user_error(swapsim("validate", tmp_path / "nope.yaml"), "nope.yaml", "no such file")
@@ -263,6 +267,7 @@ def test_schema_is_json_and_parameters_doc_is_current():
     assert markdown == doc, "docs/parameters.md is stale: swapsim schema --markdown > docs/parameters.md"
 
 
+@pytest.mark.slow
 def test_force_never_replaces_a_folder_that_is_not_swapsims(tmp_path):
     precious = tmp_path / "paper"
     precious.mkdir()
@@ -315,6 +320,7 @@ def test_compare_reports_every_bad_file(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_summary_is_strict_json_when_nothing_is_ever_released(tmp_path):
     never = tmp_path / "never.yaml"
     never.write_text("metadata:\n  name: never\ncalendar:\n  horizon_days: 40\n"
@@ -374,6 +380,7 @@ def test_every_command_that_runs_the_model_has_the_same_workers_default():
     assert set(helps) == set(commands) and all(helps.values()), "every subcommand has a line in --help"
 
 
+@pytest.mark.slow
 def test_one_run_reads_one_run(tmp_path):
     proc = swapsim("run", DECREE, "--runs", 1, "--out", tmp_path / "one", "--workers", 1)
     assert proc.returncode == 0, proc.stderr
@@ -403,6 +410,7 @@ def test_every_command_checks_its_size_before_it_starts(tmp_path, args, fragment
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_an_empty_existing_out_folder_is_used(tmp_path):
     """An empty folder given with --out is filled, for run and compare alike, not refused after the runs."""
     for command in (["run", DECREE], ["compare", DECREE, ROOT / "scenarios" / "high_trust.yaml"]):

@@ -203,6 +203,7 @@ def test_page_messages_are_one_short_line():
     assert files.message(RecursionError("deep")) == "could not be done (RecursionError); see the server's log"
 
 
+@pytest.mark.slow
 def test_a_scenario_file_opens_and_starts_afresh(dashboard, tmp_path):
     own = tmp_path / "own.yaml"
     own.write_text("extends: " + str(DECREE) + "\nmetadata: {name: own}\ngovernment: {initial_trust: 0.66}\n")
@@ -256,6 +257,7 @@ def test_today_in_words_follows_the_run():
     assert lines[-1].rstrip(".").split(": ")[1] in ("completed", "collapsed", "deadlocked", "partial")
 
 
+@pytest.mark.slow
 def test_the_ensemble_draws_from_a_posterior(tmp_path):
     """With a calibration folder, each run of the ensemble draws its parameters from the posterior, and the
     observed 2020 releases are drawn on the release plot."""

@@ -357,6 +357,7 @@ def test_save_writes_every_file(two_params, tmp_path):
     assert two_params.summary in (out / "summary.txt").read_text().replace("\n", " ")
 
 
+@pytest.mark.slow
 def test_save_refuses_an_existing_folder_without_force(two_params, tmp_path):
     out = discovery.save(two_params, tmp_path / "disc")
     stamp = (out / "discovery.json").stat().st_mtime_ns
@@ -400,6 +401,7 @@ def test_figures_have_titles_labels_and_legends(two_params, corner):
     assert rect.get_x() == pytest.approx(x1.low if x1 and x1.low_restricted else lo_x)
 
 
+@pytest.mark.slow
 def test_same_inputs_and_seed_give_identical_files(tmp_path):
     sweep = synthetic(in_corner, n=1500, seed=21)
     first = discovery.save(discovery.discover(sweep, ["deadlocked"], seed=5, trees=20), tmp_path / "a")

@@ -77,6 +77,7 @@ def test_experiments_name_parameters_by_keyword_like_ema_own(results):
     assert np.allclose(rates * REPLICATIONS, np.round(rates * REPLICATIONS))  # shares of 10 runs
 
 
+@pytest.mark.slow
 def test_each_experiment_is_its_runs_with_the_replicate_seeds(results):
     experiments, outcomes = results
     base = resolve("decree_2020")
@@ -90,6 +91,7 @@ def test_each_experiment_is_its_runs_with_the_replicate_seeds(results):
             assert outcomes[name][i] == table[name].mean(), (i, name)
 
 
+@pytest.mark.slow
 def test_same_inputs_same_outcomes_in_any_evaluator(model, results):
     experiments, outcomes = results
     again_experiments, again = perform(model)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -103,6 +104,7 @@ FILES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 
 @FILES
 @given(text=mutated("scenario"))
+@pytest.mark.slow
 def test_a_mutated_scenario_is_valid_or_refused_in_clear_lines(tmp_path_factory, text):
     _check("scenario", text, tmp_path_factory)
 
@@ -151,6 +153,7 @@ def command_line(draw) -> list[str]:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(argv=command_line())
+@pytest.mark.slow
 def test_a_hostile_command_line_is_done_or_refused_in_clear_lines(tmp_path, argv):
     exe = [str(SWAPSIM)] if SWAPSIM.exists() else [sys.executable, "-m", "sim.cli"]
     done = subprocess.run([*exe, *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path,

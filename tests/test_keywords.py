@@ -189,6 +189,7 @@ PARAMETERS = {
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), seed=st.integers(0, 2**63 - 1), name=st.sampled_from(["decree_2020", "high_trust"]))
+@pytest.mark.slow
 def test_any_keywords_give_the_run_their_paths_give(data, seed, name):
     paths = data.draw(st.lists(st.sampled_from(list(PARAMETERS)), min_size=1, max_size=4, unique=True))
     values = {path: data.draw(PARAMETERS[path]) for path in paths}

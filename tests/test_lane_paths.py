@@ -26,6 +26,7 @@ def tables(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.slow
 def test_run_folders_are_identical_with_one_lane_and_with_many(path, tmp_path):
     scenario = load(path)
     one = results.run_to_folder(scenario, tmp_path / "one", runs=10, seed=3, lanes=1, figures=False)
@@ -46,6 +47,7 @@ def test_the_command_line_gives_the_same_files_with_lanes_1(tmp_path):
         assert frame.equals(tables(tmp_path / "many")[name]), name
 
 
+@pytest.mark.slow
 def test_sweeps_are_identical_with_one_lane_and_with_many(tmp_path):
     spec = sweep_spec.spec_from_dict({
         "name": "lanes", "base": "scenarios/decree_2020.yaml", "replications": 4, "seed": 2,
@@ -57,6 +59,7 @@ def test_sweeps_are_identical_with_one_lane_and_with_many(tmp_path):
     assert one.points.equals(many.points)
 
 
+@pytest.mark.slow
 def test_comparisons_are_identical_with_one_lane_and_with_many():
     scenarios = [load(ROOT / "scenarios" / "decree_2020.yaml"), load(ROOT / "scenarios" / "commanders_first.yaml")]
     one = comparisons.compare(scenarios, runs=8, seed=4, lanes=1)

@@ -134,6 +134,7 @@ def longest_true_run(mask) -> int:
 
 @settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(s=scenarios(), seed=st.integers(0, 2**63 - 1))
+@pytest.mark.slow
 def test_invariants_hold_on_every_day(s, seed):
     check_invariants(s, seed)
 
@@ -152,6 +153,7 @@ PANEL = {
 }
 
 
+@pytest.mark.slow
 def test_invariants_on_a_fixed_panel_reaching_every_outcome():
     seen = set()
     for s in PANEL.values():
@@ -416,6 +418,7 @@ SHIPPED = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yam
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.slow
 def test_lanes_equal_single_runs_for_every_shipped_scenario(path):
     scenario = load(path)
     seeds = replicate_seeds(17, 24).tolist()
@@ -425,11 +428,13 @@ def test_lanes_equal_single_runs_for_every_shipped_scenario(path):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batch=st.lists(st.tuples(scenarios(), st.integers(0, 2**63 - 1)), min_size=2, max_size=5))
+@pytest.mark.slow
 def test_lanes_of_random_scenarios_equal_single_runs(batch):
     """Lanes with different scenarios (events and policy changes included) in one model."""
     assert_lanes_equal_single_runs([s for s, _ in batch], [seed for _, seed in batch])
 
 
+@pytest.mark.slow
 def test_sweep_points_mixed_in_one_batch_equal_single_runs():
     """Overrides give each lane its own parameter values (as sweeps do), grouped timelines included."""
     base = load(SHIPPED[[p.stem for p in SHIPPED].index("decree_2020")])
@@ -522,6 +527,7 @@ def test_bad_overrides_and_seeds_are_refused():
 # --------------------------------------------------------------------------------------
 # The runs API.
 
+@pytest.mark.slow
 def test_runs_are_the_same_for_any_lanes_and_workers():
     s = Scenario()
     one = runner.run(s, runs=12, seed=5, workers=1, lanes=1, series=True)
@@ -601,6 +607,7 @@ def test_more_spoiler_attacks_do_not_lower_breakdowns(runs_of):
 EVENT_SEEDS = replicate_seeds(99, 40).tolist()
 
 
+@pytest.mark.slow
 def test_ceasefire_lowers_taliban_attacks_on_its_days():
     day, length = 60, 5
     base = Scenario(calendar={"horizon_days": 120})

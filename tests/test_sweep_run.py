@@ -95,6 +95,7 @@ def test_the_points_table_is_the_same_bytes_whatever_the_workers_chunks_and_lane
     assert (other.out / "points.csv").read_bytes() == (reference.out / "points.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_same_results_on_a_dask_cluster(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -178,6 +179,7 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, how):
     assert changed.returncode == 2 and "changed" in changed.stderr and "Traceback" not in changed.stderr
 
 
+@pytest.mark.slow
 def test_cli_sweep_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: ../nowhere.yaml\nparameters:\n  government.intial_trust: [0.1]\n")
@@ -191,6 +193,7 @@ def test_cli_sweep_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and "Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_every_bundled_sweep_spec_loads():
     specs = sorted((ROOT / "scenarios" / "sweeps").glob("*.yaml"))
     assert {p.stem for p in specs} >= {"trust_grid", "commander_policy", "sensitivity"}
@@ -199,6 +202,7 @@ def test_every_bundled_sweep_spec_loads():
         assert len(sweep.expand(spec)) > 1
 
 
+@pytest.mark.slow
 def test_a_sweep_never_writes_into_or_replaces_a_foreign_folder(tmp_path):
     spec = _spec_file(tmp_path, replications=2)
     precious = tmp_path / "paper"
@@ -210,6 +214,7 @@ def test_a_sweep_never_writes_into_or_replaces_a_foreign_folder(tmp_path):
     assert sorted(p.name for p in precious.iterdir()) == ["thesis.tex"]
 
 
+@pytest.mark.slow
 def test_force_replaces_a_sweep_folder_and_leaves_nothing_aside(tmp_path):
     spec = _spec_file(tmp_path, replications=2)
     out = tmp_path / "sweep"
@@ -272,6 +277,7 @@ def test_dry_run_prints_the_design_and_an_estimate_and_writes_nothing(tmp_path):
     assert not (tmp_path / "never").exists() and not (ROOT / "results" / "resumable").exists()
 
 
+@pytest.mark.slow
 def test_replications_and_seed_on_the_command_line_replace_the_spec_values(tmp_path):
     spec = _spec_file(tmp_path, replications=60)
     out = tmp_path / "quick"

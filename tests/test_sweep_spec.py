@@ -47,6 +47,7 @@ def bounded(sampler: str, samples: int, seed: int = 7, extra: str = "") -> str:
 
 
 @pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.slow
 def test_every_bundled_spec_loads_and_opens_with_its_question(path):
     spec = sweep.load_spec(path)
     assert spec.name == path.stem

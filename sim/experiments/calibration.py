@@ -121,7 +121,7 @@ BYTES_PER_SIMULATION = 6_000  # a generation's memory per simulation (peak RSS o
 
 def check_memory(spec: CalibrationSpec) -> None:
     """Refuse at once a generation that cannot fit in the memory available now (runs.TooBig, one line)."""
-    from sim.experiments.runs import TooBig, available_memory
+    from sim.experiments.runs import TooBig, available_memory  # runs imports posterior, which imports this module
 
     rejection = spec.method == "rejection"  # one generation of the whole budget
     simulations = spec.simulations if rejection else spec.particles * spec.simulations_per_particle
