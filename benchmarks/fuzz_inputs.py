@@ -208,8 +208,6 @@ def fuzz_options(sets: list[list[str]], timeout: float, tmp: Path, examples: dic
             outcome, stderr = "hang", ""
         else:
             outcome, stderr = judge(done.returncode, done.stderr, ""), done.stderr
-            if done.returncode == 2 and outcome == "bad message" and "usage:" in stderr:
-                outcome = "refused"  # argparse's own usage line and error: exit 2, said plainly
         if outcome not in ("valid", "refused"):
             examples.setdefault(f"options {outcome}", (" ".join(argv)[:300], stderr[-500:]))
         return outcome

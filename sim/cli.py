@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from sim import DEFAULT_SEED
 from sim.experiments import storage
@@ -349,6 +350,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     for folder in allow:
         if not folder.is_dir():
             raise UsageError(f"--allow {folder}: not a folder")
+    problem = server.check_port(args.host, args.port)  # before the URL is shown as if served
+    if problem:
+        raise UsageError(problem)
     if args.host not in server.LOCAL_HOSTS:
         _warn([f"--host {args.host}: the dashboard is reachable from other machines, with no password; "
                "anyone who reaches it can run simulations and save scenario files into --out"])
@@ -475,13 +479,20 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in the command line said in one line (and where to read more), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"swapsim: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="swapsim",
         description="Simulate the 2020 Afghan government–Taliban prisoner exchange under a scenario file.",
     )
     parser.add_argument("--version", action=_Version, help="print swapsim's version (and git commit) and exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", help="run a scenario many times and write tables, a summary and figures")
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")

@@ -222,6 +222,17 @@ def test_bad_scenario_files_get_one_clear_line(tmp_path, name, command):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["run", DECREE, "--runs", "0"], "swapsim: argument --runs: must be at least 1, got 0 (see `swapsim run --help`)"),
+    (["run"], "swapsim: the following arguments are required: SCENARIO (see `swapsim run --help`)"),
+    (["bogus"], "swapsim: argument COMMAND: invalid choice: 'bogus'"),
+    ([], "swapsim: the following arguments are required: COMMAND (see `swapsim --help`)"),
+])
+def test_a_mistake_in_the_command_line_is_one_line(args, fragment):
+    proc = swapsim(*args)
+    assert_user_error(proc, fragment)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
 @pytest.mark.slow
 def test_missing_file(tmp_path):
     assert_user_error(swapsim("run", tmp_path / "nope.yaml"), "nope.yaml", "no such file")

@@ -296,12 +296,29 @@ def test_an_empty_cache_lacks_every_file(tmp_path):
     (["--port", "0"], "--port: must be at least 1"),
     (["--allow", "nowhere"], "--allow nowhere: not a folder"),
     (["--runs", "100000"], "--runs 100,000: the dashboard's ensembles hold at most 10,000 runs"),
+    (["--port", "99999"], "--port 99999: a port is a whole number from 1 to 65535"),
+    (["--port", "abc"], "--port: expected a whole number, got 'abc'"),
+    (["--host", "nosuch.invalid"], "--host nosuch.invalid: not an address of this machine"),
 ])
 def test_dashboard_refuses_bad_input_in_one_line(args, fragment):
     done = subprocess.run([sys.executable, "-m", "sim.cli", "dashboard", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert fragment in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not done.stdout, done.stderr
+
+
+def test_a_port_in_use_is_refused_before_the_address_is_shown():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"swapsim: --port {port}: already in use on 127.0.0.1; stop what listens there or pick " \
+                          "another --port\n"
+    assert "http://" not in done.stdout
 
 
 def test_missing_front_end_files_are_said_on_the_console_with_what_to_do(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,29 @@ from sim.dashboard.memory import ALLOCATOR
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 APP = Path(__file__).resolve().parents[1] / "app.py"
 CULL_AFTER = "60s"  # a closed browser's session, its model and ensembles, is freed this long after (Solara: 24h)
+
+
+HIGHEST_PORT = 65535
+
+
+def check_port(host: str, port: int) -> str | None:
+    """Why the server could not listen on `host`:`port`, in one line, or None: checked before the URL is shown,
+    so that a port out of range or in use is not announced as served."""
+    if not 1 <= port <= HIGHEST_PORT:
+        return f"--port {port}: a port is a whole number from 1 to {HIGHEST_PORT}"
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError) as err:
+        return f"--host {host}: not an address of this machine ({getattr(err, 'strerror', None) or err})"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a closed port is free
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return f"--port {port}: already in use on {host}; stop what listens there or pick another --port"
+            return f"--host {host} --port {port}: cannot listen there ({err.strerror or err})"
+    return None
 
 
 def command(host: str, port: int) -> list[str]:
