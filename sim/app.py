@@ -112,7 +112,7 @@ def Workspace(base: Scenario):
                         "share of past evidence kept each day. Attack limit: the conditions' most Taliban attacks per "
                         "day that still allow a tranche. Moving any of these starts the run afresh.",
                         style={"font-size": "small", "color": "#555"})
-            solara.InputInt("Seed", value=seed, on_value=lambda v: set_seed(min(max(int(v), 0), MAX_SEED)))
+            SeedInput(seed, set_seed)
             solara.SliderInt("Runs in the ensemble", value=runs, min=min(100, RUNS), max=max(2000, RUNS), step=100,
                              on_value=set_runs)
         if scenario is not None:
@@ -125,6 +125,34 @@ def Workspace(base: Scenario):
             OneRun(scenario, seed)
         with solara.Column():
             Ensembles(base, scenario, runs, seed)
+
+
+@solara.component
+def SeedInput(seed: int, set_seed):
+    """The root seed as typed: a whole number from 0 to MAX_SEED, or a one-line error under the field (the
+    runs keep the last good seed)."""
+    text, set_text = solara.use_state(str(seed))
+    problem = seed_problem(text)
+
+    def typed(value: str) -> None:
+        set_text(value)
+        if seed_problem(value) is None:
+            set_seed(int(value.strip()))
+
+    solara.InputText("Seed", value=text, on_value=typed, error=problem is not None, classes=["swapsim-seed"])
+    if problem:
+        solara.Error(f"{problem}; the runs keep seed {seed}", classes=["swapsim-seed-error"], dense=True)
+
+
+def seed_problem(text: str) -> str | None:
+    """Why `text` is not a root seed, in one line, or None."""
+    value = text.strip()
+    shown = value if len(value) <= 30 else value[:30] + "…"
+    if not (value.isascii() and value.isdigit()):
+        return f"Seed: {shown!r} is not a whole number from 0 to {MAX_SEED:,}"
+    if int(value) > MAX_SEED:
+        return f"Seed: {shown} is above {MAX_SEED:,}, the largest seed"
+    return None
 
 
 def _applied(base: Scenario, settings: dict) -> tuple[Scenario | None, str | None]:

@@ -191,9 +191,22 @@ def test_a_hostile_file_or_seed_keeps_the_session_alive(dashboard, tmp_path):
     assert "nested deeper than" in open_path(dashboard, str(deep))
     seed = next(w for w in dashboard.find(v.TextField).widgets if w.label == "Seed")
     seed.v_model = str(2**70)
+    seed.fire_event("keyup.enter", None)  # as pressing Enter in the field does
     button(dashboard, "Step").click()
     assert day_text(dashboard).startswith("Day 1")
-    assert not dashboard.find(v.Alert).widgets or "Traceback" not in dashboard.find(v.Alert).widget.children[0]
+    alerts = [str(w.children[0]) for w in dashboard.find(v.Alert).widgets]
+    assert any("is above 9,223,372,036,854,775,807" in a and "keep seed" in a for a in alerts), alerts
+    assert not any("Traceback" in a for a in alerts)
+
+
+@pytest.mark.parametrize("typed, fragment", [("abc", "'abc' is not a whole number"), ("-3", "'-3' is not a whole"),
+                                             ("1.5", "'1.5' is not a whole"), ("²", "'²' is not a whole"),
+                                             (str(2**63), "is above"), ("12", None), (" 7 ", None)])
+def test_a_seed_that_is_not_one_is_said_in_the_page(typed, fragment):
+    from sim import app
+
+    problem = app.seed_problem(typed)
+    assert (problem is None) if fragment is None else (fragment in problem and problem.count("\n") == 0)
 
 
 def test_page_messages_are_one_short_line():
