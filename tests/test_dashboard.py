@@ -9,6 +9,8 @@ import re
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import ipyvuetify as v
@@ -203,8 +205,6 @@ def test_a_hostile_file_or_seed_keeps_the_session_alive(dashboard, tmp_path):
                                              ("1.5", "'1.5' is not a whole"), ("²", "'²' is not a whole"),
                                              (str(2**63), "is above"), ("12", None), (" 7 ", None)])
 def test_a_seed_that_is_not_one_is_said_in_the_page(typed, fragment):
-    from sim import app
-
     problem = app.seed_problem(typed)
     assert (problem is None) if fragment is None else (fragment in problem and problem.count("\n") == 0)
 
@@ -351,3 +351,28 @@ def test_missing_front_end_files_are_said_on_the_console_with_what_to_do(tmp_pat
         process.wait(timeout=20)
     assert first.startswith("swapsim: the page's front-end files are not cached")
     assert "npm is not installed" in second and "swapsim dashboard --fetch-assets" in second
+
+
+@pytest.mark.slow
+def test_the_console_says_where_it_serves_and_nothing_of_third_parties():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.3)
+        assert b"swapsim" in page or b"solara" in page.lower()
+        time.sleep(1)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    assert out.splitlines()[0] == f"swapsim dashboard on http://localhost:{port}/ (Ctrl-C to stop)"
+    assert "Warning" not in err and "warn" not in out.lower(), err

@@ -18,6 +18,9 @@ CULL_AFTER = "60s"  # a closed browser's session, its model and ensembles, is fr
 
 
 HIGHEST_PORT = 65535
+# Third-party warnings kept off the console: Solara's 12 lines on every page load served over http to an address
+# other than "localhost" (it falls back to a same-site cookie, which is what a local server wants).
+QUIET = ("ignore::UserWarning:solara.server.starlette",)
 
 
 def check_port(host: str, port: int) -> str | None:
@@ -50,7 +53,7 @@ def environment(scenario: str, out: Path, posterior: str | None, runs: int,
                 allow: Sequence[Path] = ()) -> dict[str, str]:
     """The server's environment: the app's settings, the folders the page may open scenario files from (the
     Save folder, those given with --allow and the folder of a scenario file given on the command line),
-    no telemetry (a server in the field stays offline), and an allocator that gives closed sessions' memory
+    no telemetry (a server in the field stays offline), no third-party warnings (QUIET), and an allocator that gives closed sessions' memory
     back (sim/dashboard/memory.py; a value the operator set already is kept)."""
     env = dict(os.environ)
     folders = [out, *allow] + ([] if is_bundled_name(scenario) else [Path(scenario).parent])
@@ -59,6 +62,7 @@ def environment(scenario: str, out: Path, posterior: str | None, runs: int,
                SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_KERNEL_CULL_TIMEOUT=CULL_AFTER)
     for name, value in ALLOCATOR.items():
         env.setdefault(name, value)
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), *QUIET]))
     if posterior:
         env["SWAPSIM_POSTERIOR"] = str(Path(posterior).resolve())
     else:
