@@ -401,8 +401,10 @@ def test_one_run_reads_one_run(tmp_path):
 def test_written_to_lists_only_what_was_written(tmp_path):
     proc = swapsim("run", DECREE, "--runs", 5, "--no-series", "--out", tmp_path / "bare", "--workers", 1)
     assert proc.returncode == 0, proc.stderr
-    assert f"written to {tmp_path / 'bare'}/ (summary.json, runs.parquet)" in proc.stdout
-    assert not (tmp_path / "bare" / "series.parquet").exists() and not (tmp_path / "bare" / "figures").exists()
+    assert f"written to {tmp_path / 'bare'}/ (summary.json, runs.parquet, figures/)" in proc.stdout
+    assert not (tmp_path / "bare" / "series.parquet").exists()
+    # --no-series skips the time-series figures only, as its help says
+    assert sorted(p.name for p in (tmp_path / "bare" / "figures").iterdir()) == ["outcomes.png"]
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -132,6 +132,9 @@ class FolderWriter:
             seen = record.releases() if self.scenario.calendar.start_date.isoformat() == "2020-03-01" else None
             for name, fig in self.figures(seen, rates).items():
                 drawing.save(fig, self.stage / "figures" / f"{name}.png")
+        elif self.figures_wanted:  # without daily series only the time-series figures are skipped
+            title = f"{self.scenario.metadata.name}: outcomes of {count(len(runs), 'run')}"
+            drawing.save(drawing.outcomes_figure(rates, title), self.stage / "figures" / "outcomes.png")
         seeds = runs["seed"].tolist() if len(runs) <= MANIFEST_SEEDS else \
             f"{len(runs):,} seeds: column `seed` of runs.parquet (rule: seed_rule)"
         manifest = {
