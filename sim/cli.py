@@ -413,14 +413,13 @@ def cmd_export_ema(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    if args.calibration:
-        from sim.experiments import calibration_spec
+    if args.calibration or args.sweep:
+        from sim.experiments import calibration_spec, sweep_spec
+        from sim.model.schema import fields_markdown
 
-        print(json.dumps(calibration_spec.json_schema(), indent=2))
-    elif args.sweep:
-        from sim.experiments import sweep_spec as sweep
-
-        print(json.dumps(sweep.json_schema(), indent=2))
+        module, model, title = (calibration_spec, calibration_spec.CalibrationSpec, "Calibration spec keys") \
+            if args.calibration else (sweep_spec, sweep_spec.SweepSpec, "Sweep spec keys")
+        print(fields_markdown(model, title) if args.markdown else json.dumps(module.json_schema(), indent=2))
     else:
         print(reference_markdown() if args.markdown else json.dumps(json_schema(), indent=2))
     return 0

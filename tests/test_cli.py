@@ -352,6 +352,21 @@ def test_sweep_schema_is_printed():
     assert {"base", "parameters", "sampler", "replications", "seed"} <= set(schema["properties"])
 
 
+@pytest.mark.parametrize("kind, keys", [("--sweep", ["replications", "sampler"]),
+                                        ("--calibration", ["particles", "until"])])
+def test_spec_schemas_print_as_markdown_when_asked(kind, keys):
+    from sim.model.schema import fields_markdown
+    from sim.experiments import calibration_spec, sweep_spec
+
+    text = swapsim("schema", "--markdown", kind).stdout
+    model = sweep_spec.SweepSpec if kind == "--sweep" else calibration_spec.CalibrationSpec
+    assert text.startswith("# ") and text.rstrip("\n") == fields_markdown(model, text.splitlines()[0][2:]).rstrip("\n")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(model.model_fields)
+    for key in keys:
+        assert any(row.startswith(f"| `{key}` |") for row in rows)
+
+
 # ---------------------------------------------------------------- conveniences
 
 

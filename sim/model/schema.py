@@ -149,3 +149,23 @@ class Section(BaseModel):
 @functools.cache
 def _field_kinds(model: type[BaseModel]) -> dict[str, str | None]:
     return {name: _plain_kind(field.annotation) for name, field in model.model_fields.items()}
+
+
+def fields_markdown(model: type[BaseModel], title: str) -> str:
+    """A spec's top-level keys as a Markdown table (key, unit, default, range, meaning), for `swapsim schema
+    --markdown` of sweep and calibration specs: what docs/parameters.md is for scenarios."""
+    rows = [f"# {title}", "", "| key | unit | default | range | meaning |", "|---|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        meaning, _, unit = (field.description or "").rpartition(" [")
+        if not meaning:
+            meaning, unit = unit, ""
+        bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in field.metadata
+                  if type(m).__name__ in ("Ge", "Gt", "Le", "Lt")}
+        low = bounds.get("Ge", bounds.get("Gt"))
+        high = bounds.get("Le", bounds.get("Lt"))
+        below = "below " if "Lt" in bounds else ""
+        span = f"{low:,} to {below}{high:,}" if low is not None and high is not None else ""
+        default = "required" if field.is_required() else field.get_default(call_default_factory=True)
+        shown = default if default == "required" else "empty" if default in ("", None) else f"`{default}`"
+        rows.append(f"| `{name}` | {unit.rstrip(']')} | {shown} | {span} | {meaning} |")
+    return "\n".join(rows) + "\n"
