@@ -160,8 +160,14 @@ def test_heatmap_numeric_grid(grid_points, tmp_path):
     # Annotations are the rates in percent: the cell at gov = 1.0, tal = 1.0 is top right.
     top_right = next(t for t in panels[2].texts if t.get_position() == (10, 10))
     row = grid_points[(grid_points[GRID_PARAMS[0]] == 1.0) & (grid_points[GRID_PARAMS[1]] == 1.0)]
-    assert top_right.get_text() == f"{100 * row['completed_rate'].iloc[0]:.0f}"
+    assert float(top_right.get_text()) == pytest.approx(100 * row['completed_rate'].iloc[0], abs=0.05)
     check_common(fig, tmp_path, "heatmap")
+
+
+@pytest.mark.parametrize("percent, label", [(57.5, "57.5"), (57.0, "57"), (100 / 3, "33.3"), (99.96, "100"),
+                                            (0.04, "0"), (0.06, "0.1"), (12.5, "12.5")])
+def test_heatmap_cells_carry_one_decimal_where_needed(percent, label):
+    assert sweep_plots.cell_label(percent) == label
 
 
 def test_heatmap_categorical_rows_keep_spec_order(cat_points, tmp_path):

@@ -140,10 +140,16 @@ def _categorical_ticks(ax, axis: str, labels: list[str]) -> None:
 # ---------------------------------------------------------------- figures
 
 
+def cell_label(percent: float) -> str:
+    """A heatmap cell's share in percent: one decimal where it has one (57.5, not 57), none where it is whole."""
+    text = f"{percent:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def heatmap_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure:
     """Deadlock, collapse and completion rates over a two-parameter grid: the first parameter on y, the second on x.
 
-    Cells show the share of runs (%), annotated when the grid is at most 12 x 12; panel
+    Cells show the share of runs (%, one decimal where needed), annotated when the grid is at most 12 x 12; panel
     titles give the widest Wilson 95% interval of their cells.
     """
     if len(params) != 2:
@@ -169,7 +175,7 @@ def heatmap_figure(points: pd.DataFrame, params: list[str], title: str) -> Figur
                     continue
                 r, g, b = to_rgb(im.cmap(im.norm(value)))
                 ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-                ax.text(xi, yi, f"{value:.0f}", ha="center", va="center", fontsize=cell_font, color=ink, gid="cell")
+                ax.text(xi, yi, cell_label(value), ha="center", va="center", fontsize=cell_font, color=ink, gid="cell")
         half = 100 * float(((cells["high"] - cells["low"]) / 2).max())
         ax.set_title(f"{_outcome_label(outcome)}\n(Wilson 95% CI within ±{half:.0f} percentage points)", fontsize="medium")
         if _is_categorical(points[xpar]):
