@@ -72,10 +72,12 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
                           ("seed_rule", "the rule that draws the random numbers"),
                           ("posterior", "the posterior the runs draw their parameters from")):
             if old.get(key) != manifest[key]:
-                raise ResumeError(
-                    f"{out}: {what} changed since this folder was started ({old.get(key)} there, {manifest[key]} now); "
-                    "use a new --out, or --force to start over"
-                )
+                if key == "spec_hash":
+                    what, shown = _what_differs(old.get("spec"), manifest.get("spec"))
+                else:
+                    shown = f"{old.get(key)} there, {manifest[key]} now"
+                raise ResumeError(f"{out}: {what} changed since this folder was started ({shown}); "
+                                  "use a new --out, or --force to start over")
         for stale in (out / "chunks").glob(".chunk-*.parquet.*.tmp"):  # a chunk being written when it stopped
             stale.unlink(missing_ok=True)
         old.setdefault("resumed", []).append({k: manifest[k] for k in ("command", "date")})
@@ -84,6 +86,24 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
     aside = storage.start_folder(out, "sweep.json", "sweep", resume, force)
     storage.write_json(path, manifest)
     return manifest, aside
+
+
+def _flat(value: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def _what_differs(old: object, new: object, shown: int = 3) -> tuple[str, str]:
+    """What changed between a sweep folder's spec and the spec now, in words: the keys whose values differ (an
+    override such as --replications among them), or the base scenario's contents when the spec is the same."""
+    before, after = _flat(old or {}), _flat(new or {})
+    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+    if not keys:
+        return "the base scenario", "the spec is the same; the scenario file it names was edited"
+    parts = [f"{k}: {before.get(k)!r} there, {after.get(k)!r} now" for k in keys[:shown]]
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return "the sweep spec", "; ".join(parts) + more
 
 
 def iter_chunk_frames(layout: Layout) -> Iterator[pd.DataFrame]:
