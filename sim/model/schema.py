@@ -97,13 +97,21 @@ def kind_problem(kind: str | None, value: Any) -> str | None:
     """
     if kind == "number" and _is_yes_no(value):
         return f"expected a number, got {_said(value)} ({_YAML_YES_NO})"
-    if kind == "number" and isinstance(value, str):
-        return f"expected a number, got the text {_said(value)} (write a number without quotes)"
+    if kind == "number" and isinstance(value, str) and _looks_numeric(value):  # other text fails as itself
+        return f"expected a number, got the text {_said(value)} (write the number without quotes)"
     if kind == "yes/no" and value is not None and not _is_yes_no(value):
         return f"expected true or false, got {_said(value)}"
     if kind == "date" and isinstance(value, (int, float, np.number, np.bool_)):
         return f"expected a date as YYYY-MM-DD (got {_said(value)})"
     return None
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class WrongKind:
