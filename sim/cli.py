@@ -86,7 +86,20 @@ def _posterior(args: argparse.Namespace):
     return load_posterior(args.posterior)
 
 
+def _with_seed(spec, seed: int | None):
+    """The spec with --seed in place of its own root seed (its hash follows, so a resume with another seed is
+    refused)."""
+    return spec if seed is None else spec.model_copy(update={"seed": seed})
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        from sim.experiments import calibration_plan, calibration_spec
+
+        spec = _with_seed(calibration_spec.load_spec(args.spec), args.seed)
+        _warn(calibration_spec.inert_warnings(spec))
+        print(calibration_plan.format_plan(calibration_plan.plan(spec, _workers(args))))
+        return 0
     if args.resume and args.force:
         raise UsageError("--resume and --force contradict each other: resume keeps the generations, force discards them")
     workers_wanted = _workers(args)
@@ -96,7 +109,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         from sim.experiments.runs import TooBig
 
-        spec = calibration_spec.load_spec(args.spec)
+        spec = _with_seed(calibration_spec.load_spec(args.spec), args.seed)
         _warn(calibration_spec.inert_warnings(spec))
         out = Path(args.out) if args.out else Path("results") / spec.name
         try:
@@ -278,26 +291,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _looks_like_calibration(data: dict) -> bool:
-    """Whether a spec with a base and parameters is a calibration's rather than a sweep's: more of its keys, or
-    of its misspelt keys' nearest names, belong to calibration specs only (a spec whose `until` is missing or
-    misspelt is still a calibration spec, and is told so)."""
-    import difflib
-
-    from sim.experiments.calibration_spec import CalibrationSpec
-    from sim.experiments.sweep_spec import SweepSpec
-
-    calibration, sweep = set(CalibrationSpec.model_fields), set(SweepSpec.model_fields)
-    known = calibration | sweep
-
-    def votes(own: set[str]) -> int:
-        nearest = [difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75) for key in data
-                   if key not in known]
-        return len(set(data) & own) + sum(1 for near in nearest if near and near[0] in own)
-
-    return votes(calibration - sweep) > votes(sweep - calibration)
-
-
 def _validated(path: str) -> tuple[str, str]:
     """Validate a scenario, a sweep spec or a calibration spec, told apart by their keys: what it is (after
     "valid"), and its resolved values."""
@@ -307,7 +300,9 @@ def _validated(path: str) -> tuple[str, str]:
 
     data = read_yaml(path)
     if "base" in data and "parameters" in data:
-        if _looks_like_calibration(data):
+        from sim.experiments.file_kinds import looks_like_calibration
+
+        if looks_like_calibration(data):
             from sim.experiments import calibration_spec
 
             spec = calibration_spec.load_spec(path)
@@ -522,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="calibration folder (default results/<spec name>/)")
     _add_workers(p)
     _add_lanes(p)
+    p.add_argument("--seed", type=_seed, default=None, help="root seed (default: the spec's `seed`)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the design, the budget and an estimated time, and fit nothing")
     p.add_argument("--resume", action="store_true", help="go on with an interrupted calibration")
     p.add_argument("--force", action="store_true", help="discard an existing calibration folder and start over")
     p.set_defaults(func=cmd_calibrate)

@@ -622,3 +622,31 @@ def test_the_figures_of_a_fit_with_one_parameter(tmp_path):
     fig = calibration_figures.pairs_figure(spec, posterior)
     assert len(fig.axes[0].patches) == 20  # the histogram's bars
     assert calibration_figures.marginals_figure(spec, posterior).axes[0].get_visible()
+
+
+def test_dry_run_prints_the_design_budget_and_time_and_fits_nothing(tmp_path):
+    path = tiny(tmp_path)
+    proc = swapsim("calibrate", path, "--dry-run", "--seed", 11, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("tiny: abc-smc over 3 fitted parameters") and lines[0].endswith("root seed 11")
+    assert "to 2020-06-30" in lines[0]
+    assert any(line.startswith("  budget: at most 2,400 simulations; 60 particles × 4 seeds = 240") for line in lines)
+    assert any(line.startswith("  estimated time: the first generation about") for line in lines)
+    assert lines[-1] == "nothing was fitted (--dry-run)"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_seed_on_the_command_line_replaces_the_specs(tmp_path):
+    path = tiny(tmp_path, simulations=480)
+    runs = {}
+    for seed in (5, 6):
+        out = tmp_path / f"seed{seed}"
+        proc = swapsim("calibrate", path, "--seed", seed, "--out", out, "--workers", 1)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((out / "calibration.json").read_text())["root_seed"] == seed
+        runs[seed] = pd.read_parquet(out / "posterior.parquet")
+    assert runs[5]["seed"].tolist() != runs[6]["seed"].tolist()
+    resumed = swapsim("calibrate", path, "--seed", 6, "--out", tmp_path / "seed5", "--resume")
+    assert_user_error(resumed, "changed since this folder was started")

@@ -222,6 +222,23 @@ def test_bad_scenario_files_get_one_clear_line(tmp_path, name, command):
     assert not (tmp_path / "out").exists()
 
 
+SWEEP_SPEC = ROOT / "scenarios" / "sweeps" / "trust_grid.yaml"
+CALIBRATION_SPEC = ROOT / "scenarios" / "calibration" / "record_2020.yaml"
+
+
+@pytest.mark.parametrize("command, path, fragment", [
+    (["sweep", "--dry-run"], DECREE, "this is a scenario file, not a sweep spec: run it with `swapsim run`"),
+    (["calibrate", "--dry-run"], DECREE, "this is a scenario file, not a calibration spec: run it with `swapsim run`"),
+    (["sweep", "--dry-run"], CALIBRATION_SPEC, "this is a calibration spec, not a sweep spec: fit it with "
+                                               "`swapsim calibrate`"),
+    (["calibrate", "--dry-run"], SWEEP_SPEC, "this is a sweep spec, not a calibration spec: run it with `swapsim sweep`"),
+    (["run"], SWEEP_SPEC, "this is a sweep or calibration spec, not a scenario file"),
+], ids=["scenario to sweep", "scenario to calibrate", "calibration to sweep", "sweep to calibrate", "spec to run"])
+def test_a_file_of_the_wrong_kind_is_named_for_what_it_is(tmp_path, command, path, fragment):
+    proc = swapsim(command[0], path, *command[1:], "--out", tmp_path / "out")
+    assert_user_error(proc, str(path), fragment)
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
 @pytest.mark.parametrize("args, fragment", [
     (["run", DECREE, "--runs", "0"], "swapsim: argument --runs: must be at least 1, got 0 (see `swapsim run --help`)"),
     (["run"], "swapsim: the following arguments are required: SCENARIO (see `swapsim run --help`)"),

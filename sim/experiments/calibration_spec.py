@@ -154,9 +154,12 @@ def spec_from_dict(data: dict, source: str = "<calibration>", folder: str | Path
 
 def load_spec(path: str | Path) -> CalibrationSpec:
     """Read and validate a calibration spec file. Raises ScenarioError with one line per problem."""
+    from sim.experiments import file_kinds  # it reads this module's field names
+
     path = Path(path)
-    data = read_raw(path)
     own = read_yaml(path)
+    file_kinds.expect(own, file_kinds.CALIBRATION, str(path))
+    data = read_raw(path)
     data["name"] = own.get("name", path.stem)
     return spec_from_dict(data, str(path), path.parent)
 

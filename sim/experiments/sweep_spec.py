@@ -482,10 +482,13 @@ def load_spec(path: str | Path, **changes: Any) -> SweepSpec:
 
     Raises ScenarioError with one line per problem ("FILE: dotted.field: what is wrong").
     """
+    from sim.experiments import file_kinds  # it reads this module's field names
+
     path = Path(path)
+    own = read_yaml(path)
+    file_kinds.expect(own, file_kinds.SWEEP, str(path))
     data = {**read_raw(path), **{key: value for key, value in changes.items() if value is not None}}
     # read_raw merges a parent's keys under `extends`; name and description belong to this file alone.
-    own = read_yaml(path)
     data["name"] = own.get("name", path.stem)
     if "description" not in own:
         data.pop("description", None)

@@ -719,6 +719,9 @@ def load(path: str | Path, within: Sequence[Path] | None = None) -> Scenario:
     ScenarioError with one line per problem."""
     path = Path(path)
     data = read_raw(path, within=within)
+    if "base" in data and "parameters" in data:  # sim.experiments.file_kinds tells the two apart
+        raise ScenarioError([f"{path}: this is a sweep or calibration spec, not a scenario file: run it with "
+                             "`swapsim sweep` or `swapsim calibrate`"])
     data.setdefault("metadata", {})
     if isinstance(data["metadata"], dict):
         data["metadata"].setdefault("name", path.stem)
