@@ -53,8 +53,8 @@ def environment(scenario: str, out: Path, posterior: str | None, runs: int,
                 allow: Sequence[Path] = ()) -> dict[str, str]:
     """The server's environment: the app's settings, the folders the page may open scenario files from (the
     Save folder, those given with --allow and the folder of a scenario file given on the command line),
-    no telemetry (a server in the field stays offline), no third-party warnings (QUIET), and an allocator that gives closed sessions' memory
-    back (sim/dashboard/memory.py; a value the operator set already is kept)."""
+    no telemetry (a server in the field stays offline), no third-party warnings (QUIET), and an allocator
+    that gives closed sessions' memory back (sim/dashboard/memory.py; a value the operator set is kept)."""
     env = dict(os.environ)
     folders = [out, *allow] + ([] if is_bundled_name(scenario) else [Path(scenario).parent])
     env.update(SWAPSIM_SCENARIO=scenario, SWAPSIM_OUT=str(out.resolve()), SWAPSIM_RUNS=str(runs),

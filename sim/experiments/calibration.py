@@ -124,7 +124,7 @@ def check_memory(spec: CalibrationSpec) -> None:
     from sim.experiments.runs import TooBig, available_memory  # runs imports posterior, which imports this module
 
     rejection = spec.method == "rejection"  # one generation of the whole budget
-    simulations = spec.simulations if rejection else spec.particles * spec.simulations_per_particle
+    simulations = spec.first_generation
     need = simulations * BYTES_PER_SIMULATION
     available = available_memory()
     if available is not None and need > available:

@@ -21,7 +21,6 @@ class Plan:
     spec: CalibrationSpec
     points: int  # record points inside the fit window
     fixed: int
-    first_generation: int  # simulations of the first generation (particles x simulations per particle)
     workers: int
     timed: int
     timed_seconds: float
@@ -48,8 +47,7 @@ def plan(spec: CalibrationSpec, workers: int) -> Plan:
     started = time.perf_counter()
     problem.distances(positions, seeds)
     took = time.perf_counter() - started
-    first = spec.simulations if spec.method == "rejection" else spec.particles * spec.simulations_per_particle
-    return Plan(spec, len(record.points), len(spec.fixed), first, workers, seeds.size, took)
+    return Plan(spec, len(record.points), len(spec.fixed), workers, seeds.size, took)
 
 
 def format_plan(p: Plan) -> str:
@@ -64,9 +62,9 @@ def format_plan(p: Plan) -> str:
         lines.append(f"  budget: one generation of {s.simulations:,} simulations from the prior")
     else:
         lines.append(f"  budget: at most {s.simulations:,} simulations; {s.particles:,} particles × "
-                     f"{count(s.simulations_per_particle, 'seed')} = {p.first_generation:,} for the first "
+                     f"{count(s.simulations_per_particle, 'seed')} = {s.first_generation:,} for the first "
                      f"generation; each generation moves its particles up to {s.max_moves:,} rounds")
-    lines.append(f"  estimated time: the first generation about {p.seconds(p.first_generation):,.1f} s, the whole "
+    lines.append(f"  estimated time: the first generation about {p.seconds(s.first_generation):,.1f} s, the whole "
                  f"budget at most {p.seconds(s.simulations):,.0f} s on {count(p.workers, 'worker')}, from "
                  f"{p.timed:,} simulations of the prior timed here in {p.timed_seconds:.2f} s (the sampler "
                  "stops earlier when its acceptance or effective sample says so)")

@@ -119,9 +119,14 @@ class CalibrationSpec(SpecFile):
             raise _problems(problems)
         return parameters
 
+    @property
+    def first_generation(self) -> int:
+        """Simulations of the first generation: the whole budget for rejection, else particles x seeds each."""
+        return self.simulations if self.method == "rejection" else self.particles * self.simulations_per_particle
+
     @model_validator(mode="after")
     def _budget(self):
-        first = self.particles * self.simulations_per_particle
+        first = self.first_generation
         if self.method == "abc-smc" and first > self.simulations:
             raise _problems([("simulations", f"the first generation alone needs particles x simulations_per_particle "
                                              f"= {first:,} simulations; raise simulations to at least that, or lower "

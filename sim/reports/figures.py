@@ -356,6 +356,11 @@ def outcomes_figure(rates: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
+def scenario_outcomes_figure(rates: pd.DataFrame, scenario: Scenario, runs: int) -> Figure:
+    """The outcome shares of `runs` runs of one scenario, titled with its name and the count."""
+    return outcomes_figure(rates, f"{scenario.metadata.name}: outcomes of {count(runs, 'run')}")
+
+
 def run_figures(bands: DailyBands, single: pd.DataFrame | None, rates: pd.DataFrame, scenario: Scenario,
                 observed: pd.DataFrame | None = None) -> dict[str, Figure]:
     """All four figures of a scenario's runs, by name; `single` is the run's own series when there is one run."""
@@ -364,7 +369,7 @@ def run_figures(bands: DailyBands, single: pd.DataFrame | None, rates: pd.DataFr
         "releases": releases_figure(bands, scenario, observed, single),
         "trust": trust_figure(bands, scenario, single),
         "attacks": attacks_figure(bands, scenario, single),
-        "outcomes": outcomes_figure(rates, f"{scenario.metadata.name}: outcomes of {count(runs, 'run')}"),
+        "outcomes": scenario_outcomes_figure(rates, scenario, runs),
     }
 
 

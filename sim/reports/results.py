@@ -133,8 +133,8 @@ class FolderWriter:
             for name, fig in self.figures(seen, rates).items():
                 drawing.save(fig, self.stage / "figures" / f"{name}.png")
         elif self.figures_wanted:  # without daily series only the time-series figures are skipped
-            title = f"{self.scenario.metadata.name}: outcomes of {count(len(runs), 'run')}"
-            drawing.save(drawing.outcomes_figure(rates, title), self.stage / "figures" / "outcomes.png")
+            drawing.save(drawing.scenario_outcomes_figure(rates, self.scenario, len(runs)),
+                         self.stage / "figures" / "outcomes.png")
         seeds = runs["seed"].tolist() if len(runs) <= MANIFEST_SEEDS else \
             f"{len(runs):,} seeds: column `seed` of runs.parquet (rule: seed_rule)"
         manifest = {
