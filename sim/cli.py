@@ -613,8 +613,10 @@ _LONG_WORD = re.compile(r"\S{120,}")  # a path or value that would fill the scre
 
 
 def _say(text: str) -> None:
-    """One line of error on stderr, any word of 120 characters or more cut to its first 80."""
-    print("swapsim: " + _LONG_WORD.sub(lambda m: f"{m[0][:80]}…", text), file=sys.stderr)
+    """One line of error on stderr, any word of 120 characters or more cut to its first 80, and any character
+    that is not printable (a line break, a control character from a file's key) written as its escape."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    print("swapsim: " + _LONG_WORD.sub(lambda m: f"{m[0][:80]}…", shown), file=sys.stderr)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -527,3 +527,12 @@ def test_workers_exit_when_their_command_is_killed(tmp_path):
     proc.kill()
     proc.wait()
     wait_for(lambda: not _session(proc.pid), "the workers' exit", timeout=20)
+
+
+def test_a_control_character_in_a_key_stays_inside_its_one_line(tmp_path):
+    """str.splitlines breaks at \\x1e and \\x85 too: a key holding one is shown by its escape."""
+    path = tmp_path / "rs.yaml"
+    path.write_text('government:\n  "\\x1E": 0\n  "a\\x85b": 1\n')
+    proc = swapsim("validate", path)
+    assert_user_error(proc, "government.\\x1e: unknown key", "government.a\\x85b: unknown key")
+    assert len(proc.stderr.splitlines()) == 2 and all(line.startswith("swapsim: ") for line in proc.stderr.splitlines())
