@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 from sim.experiments import batches, chunks
 from sim.experiments import sweep_spec as sweep
 from sim.model.scenario import Scenario
+from sim.reports import analysis
 from sim.reports import sweep as sweep_runner
 from test_cli import interruptible, swapsim, wait_for
 
@@ -264,6 +266,30 @@ def test_console_shows_wilson_intervals_and_the_paired_differences(reference):
                 f"{100 * row['completed_high']:.1f}]")
     assert expected in text
     assert "paired differences against the first value of protocol.commander_policy" in text
+
+
+def test_one_run_per_point_reports_trends_not_tied_points(tmp_path):
+    """With one run a point, every point's rate is 0% or 100%: the summary says how the rates move with each
+    parameter instead of ranking tied points, and its numbers are the pooled runs'."""
+    spec = small_spec(sampler="lhs", samples=40, replications=1, base={"calendar": {"horizon_days": 120}},
+                      parameters={"government.initial_trust": {"low": 0.0, "high": 1.0},
+                                  "protocol.commander_policy": ["refuse", "first_batch"]})
+    done = sweep_runner.sweep(spec, tmp_path / "lhs", workers=1, figures=False)
+    text = sweep_runner.format_summary(done)
+    assert "too few to rank points" in text and "the 6 points with the most" not in text
+    assert max(len(line) for line in text.splitlines()) < 140
+    runs = done.runs()
+    broken = runs["outcome"].isin(["deadlocked", "collapsed"])
+    by_policy = broken.groupby(runs["protocol.commander_policy"]).agg(["sum", "count"])
+    worst = (by_policy["sum"] / by_policy["count"]).idxmax()
+    k, n = by_policy.loc[worst]
+    low, high = analysis.wilson_interval(k, n)
+    line = next(line for line in text.splitlines() if line.strip().startswith("protocol.commander_policy"))
+    shown = re.search(rf"{worst}: +([0-9.]+)% \[([0-9.]+)–([0-9.]+)\]", line)
+    assert shown, line
+    rate, shown_low, shown_high = map(float, shown.groups())
+    assert rate == round(100 * k / n, 1)
+    assert shown_low <= round(100 * low, 1) and shown_high >= round(100 * high, 1)  # never narrower than Wilson's
 
 
 def test_dry_run_prints_the_design_and_an_estimate_and_writes_nothing(tmp_path):

@@ -170,6 +170,47 @@ def _differences_text(differences: pd.DataFrame, shown: int) -> list[str]:
     return head + [table.to_string(index=False)]
 
 
+# Below this many runs per point a point's own rate is mostly noise (its Wilson interval is over
+# 30 points wide at 20 runs), so the summary reports how rates move with each parameter instead.
+MIN_RUNS_PER_POINT = 20
+TREND_BINS = 5  # quantile bins of a continuous parameter in the trend lines
+
+
+def _bin_names(values: pd.Series, codes: pd.Series, labels: list[str], categorical: bool) -> dict[int, str]:
+    """Each bin's name: its value, or the range of its points' values for a quantile bin."""
+    if categorical or values.nunique() == len(labels):
+        return dict(enumerate(labels))
+    low, high = values.groupby(codes).min(), values.groupby(codes).max()
+    span = float(values.max() - values.min())
+    decimals = max(0, 2 - round(np.log10(span))) if span > 0 else 2
+    return {int(c): f"{low[c]:.{decimals}f}–{high[c]:.{decimals}f}" for c in low.index}
+
+
+def trend_lines(points: pd.DataFrame, params: list[str], outcome: str = "deadlock_or_collapse") -> list[str]:
+    """For a sweep with few runs per point: for each parameter, the bins of its values (fifths of its range, or
+    each of its values) where `outcome` is least and most frequent, pooled over the other parameters."""
+    rows = []
+    for par in params:
+        codes, _, labels, categorical = sweep_figures._bins(points[par], bins=TREND_BINS)
+        names = _bin_names(points[par], codes, labels, categorical)
+        rates = analysis.bin_rates(points, codes, outcome)
+        if len(rates) < 2:
+            continue
+        low, high = rates["rate"].idxmin(), rates["rate"].idxmax()
+        rows.append({"parameter": par,
+                     "where least": f"{names[int(low)]}: {_rate_text(*rates.loc[low, ['rate', 'low', 'high']])}",
+                     "where most": f"{names[int(high)]}: {_rate_text(*rates.loc[high, ['rate', 'low', 'high']])}",
+                     "spread": 100 * (rates.loc[high, "rate"] - rates.loc[low, "rate"])})
+    if not rows:
+        return []
+    table = pd.DataFrame(rows).sort_values("spread", ascending=False)
+    table["spread"] = table["spread"].map(lambda v: f"{v:.1f}")
+    what = outcome.replace("_or_", " or ")
+    return [f"  {what} by each parameter, pooled over the others: the fifth of its range (or its value) where",
+            "  least and most frequent, with 95% intervals; spread in points, widest first:",
+            table.to_string(index=False)]
+
+
 def format_summary(results: SweepResults, shown: int = 6) -> str:
     """The terminal summary: totals and overall rates, then the points most and least prone to break down."""
     s, points = results.summary, results.points
@@ -185,7 +226,10 @@ def format_summary(results: SweepResults, shown: int = 6) -> str:
                                            points[[f"{name}_rate", f"{name}_low", f"{name}_high"]].to_numpy()]
     table["runs"] = points["runs"]
     ranked = table.assign(_broken=points["deadlock_or_collapse_rate"]).sort_values(["_broken", "point"])
-    if len(table) <= 2 * shown:
+    if points["runs"].median() < MIN_RUNS_PER_POINT and len(table) > 2 * shown:
+        lines += [f"  {count(round(points['runs'].median()), 'run')} per point: too few to rank points "
+                  f"(see {results.out / 'points.csv'}).", *trend_lines(points, cols)]
+    elif len(table) <= 2 * shown:
         lines.append(table.to_string(index=False))
     else:
         lines += [f"  the {shown} points with the most deadlock or collapse:",

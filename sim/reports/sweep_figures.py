@@ -106,11 +106,11 @@ def _levels(values: pd.Series) -> list:
     return sorted(pd.unique(values.dropna()))
 
 
-def _bins(values: pd.Series) -> tuple[pd.Series, list, list[str], bool]:
+def _bins(values: pd.Series, bins: int = BINS) -> tuple[pd.Series, list, list[str], bool]:
     """Bin of each point, with each bin's x position, tick label and whether the parameter is categorical.
 
     Categories and numeric parameters with few values: one bin per value. Otherwise up to
-    BINS quantile bins, placed at the mean value of their points.
+    `bins` quantile bins, placed at the mean value of their points.
     """
     if _is_categorical(values):
         levels = _levels(values)
@@ -118,7 +118,7 @@ def _bins(values: pd.Series) -> tuple[pd.Series, list, list[str], bool]:
     levels = _levels(values)
     if len(levels) <= MAX_LEVELS:
         return values.map({v: i for i, v in enumerate(levels)}), list(levels), [_fmt(v) for v in levels], False
-    codes = pd.Series(pd.qcut(values, BINS, labels=False, duplicates="drop"), index=values.index)
+    codes = pd.Series(pd.qcut(values, bins, labels=False, duplicates="drop"), index=values.index)
     centres = values.groupby(codes).mean()
     return codes, list(centres.to_numpy()), [_fmt(v) for v in centres], False
 
