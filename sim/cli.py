@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from sim import DEFAULT_SEED
+from sim import DEFAULT_RUNS, DEFAULT_SEED
 from sim.experiments import storage
 from sim.experiments.pool import default_workers
 from sim.model.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
@@ -167,6 +167,14 @@ def _workers_pool(workers: int, address: str | None = None) -> contextlib.Abstra
     return contextlib.nullcontext()
 
 
+def _out(args: argparse.Namespace, name: str) -> Path:
+    """--out, or results/<name>/, and results/<name>-posterior/ for runs drawn from a posterior, so that the two
+    never write to one folder."""
+    if args.out:
+        return Path(args.out)
+    return Path("results") / (f"{name}-posterior" if args.posterior else name)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     args.workers = _workers(args)
     with _workers_pool(args.workers) as workers:
@@ -175,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         scenario = load(args.scenario)
         posterior = _posterior(args)
-        out = Path(args.out) if args.out else Path("results") / scenario.metadata.name
+        out = _out(args, scenario.metadata.name)
         try:
             summary = results.run_to_folder(scenario, out, runs=args.runs, seed=args.seed, workers=args.workers,
                                             lanes=args.lanes, series=args.series, force=args.force,
@@ -206,7 +214,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         spec = sweep_spec.load_spec(args.spec, replications=args.replications, seed=args.seed)
         _warn(sweep_spec.inert_warnings(spec))
         posterior = _posterior(args)
-        out = Path(args.out) if args.out else Path("results") / spec.name
+        out = _out(args, spec.name)
         try:
             done = sweep.sweep(spec, out, workers=workers_wanted, lanes=args.lanes, address=args.address,
                                resume=args.resume, force=args.force, progress=True,
@@ -242,7 +250,7 @@ def _compare(args: argparse.Namespace, workers) -> int:
     if problems:
         raise ScenarioError(problems)
     posterior = _posterior(args)
-    out = Path(args.out) if args.out else Path("results") / ("compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
+    out = _out(args, "compare_" + "_vs_".join(s.metadata.name for s in scenarios[:3]))
     storage.check_output(out, args.force)
     runs_each = args.runs if args.precision is None else max(args.runs, args.max_runs)
     try:
@@ -442,15 +450,19 @@ def _add_lanes(p: argparse.ArgumentParser) -> None:
                         "1 runs them one at a time); results do not depend on it")
 
 
-def _add_batch_options(p: argparse.ArgumentParser, runs: int, runs_help: str, out_help: str) -> None:
+def _add_batch_options(p: argparse.ArgumentParser, runs_help: str, out_help: str) -> None:
     """The options shared by commands that run scenarios many times."""
-    p.add_argument("--runs", type=_positive_int, default=runs, help=f"{runs_help} (default {runs})")
+    _add_runs(p, runs_help)
     p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help="root seed (default %(default)s)")
     _add_workers(p)
     _add_lanes(p)
-    p.add_argument("--out", help=f"results folder (default {out_help})")
+    p.add_argument("--out", help=f"results folder (default {out_help}; with --posterior, its name ends in -posterior)")
     p.add_argument("--force", action="store_true", help="replace an existing results folder")
     _add_posterior(p)
+
+
+def _add_runs(p: argparse.ArgumentParser, runs_help: str) -> None:
+    p.add_argument("--runs", type=_positive_int, default=DEFAULT_RUNS, help=f"{runs_help} (default %(default)s)")
 
 
 def _add_posterior(p: argparse.ArgumentParser) -> None:
@@ -490,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a scenario many times and write tables, a summary and figures")
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
-    _add_batch_options(p, runs=100, runs_help="number of seeded runs", out_help="results/<scenario name>/")
+    _add_batch_options(p, runs_help="number of seeded runs", out_help="results/<scenario name>/")
     p.add_argument("--no-series", dest="series", action="store_false",
                    help="skip the daily series (series.parquet) and the time-series figures")
     p.set_defaults(func=cmd_run)
@@ -501,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lanes(p)
     p.add_argument("--address", metavar="tcp://HOST:PORT",
                    help="run on the Dask scheduler at this address (default: local worker processes)")
-    p.add_argument("--out", help="results folder (default results/<sweep name>/)")
+    p.add_argument("--out", help="results folder (default results/<sweep name>/, or results/<sweep name>-posterior/ with --posterior)")
     p.add_argument("--replications", type=_positive_int, metavar="N",
                    help="seeded runs per point, instead of the spec's `replications` (default: the spec's)")
     p.add_argument("--seed", type=_seed, metavar="S", help="root seed, instead of the spec's `seed` (default: the spec's)")
@@ -527,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forecast", help="run a calibration's posterior forward to a date")
     p.add_argument("folder", metavar="DIR", help="calibration folder (swapsim calibrate)")
     p.add_argument("--until", required=True, type=_date, help="last day of the forecast (YYYY-MM-DD)")
-    p.add_argument("--runs", type=_positive_int, default=2000, help="runs, each drawing from the posterior (default 2000)")
+    _add_runs(p, "runs, each drawing from the posterior")
     p.add_argument("--seed", type=_seed, default=None, help="root seed (default: the calibration's, plus 2)")
     p.add_argument("--out", help="forecast folder (default DIR/forecast_<date>/)")
     _add_workers(p)
@@ -549,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare scenarios on the same seeds: rates, paired differences, McNemar tests")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files; the first is the baseline")
-    _add_batch_options(p, runs=200, runs_help="runs per scenario", out_help="results/compare_<names>/")
+    _add_batch_options(p, runs_help="runs per scenario", out_help="results/compare_<names>/")
     p.add_argument("--precision", type=_fraction, metavar="E",
                    help="add runs until every rate's 95%% interval half-width is below E, e.g. 0.02 "
                         "(default: none, exactly --runs runs)")
@@ -565,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_whole_number(1), default=8765, help="port (default %(default)s)")
     p.add_argument("--out", default="results/dashboard",
                    help="folder the Save button writes scenario files into (default %(default)s)")
-    p.add_argument("--runs", type=_positive_int, default=500, help="runs in the ensemble (default %(default)s)")
+    _add_runs(p, "runs in the ensemble")
     p.add_argument("--allow", action="append", default=[], metavar="DIR",
                    help="a folder whose scenario files the page may open by path (repeatable); the page can "
                         "always open the bundled scenarios, --out and the folder of SCENARIO, and nothing else")

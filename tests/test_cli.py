@@ -536,3 +536,26 @@ def test_a_control_character_in_a_key_stays_inside_its_one_line(tmp_path):
     proc = swapsim("validate", path)
     assert_user_error(proc, "government.\\x1e: unknown key", "government.a\\x85b: unknown key")
     assert len(proc.stderr.splitlines()) == 2 and all(line.startswith("swapsim: ") for line in proc.stderr.splitlines())
+
+
+def test_every_command_that_runs_a_scenario_many_times_has_one_default_run_count():
+    from sim import DEFAULT_RUNS
+    from sim.cli import build_parser
+
+    parser = build_parser()
+    commands = [["run", "s.yaml"], ["compare", "a.yaml", "b.yaml"], ["forecast", "fit", "--until", "2020-09-30"],
+                ["dashboard"]]
+    assert {parser.parse_args(words).runs for words in commands} == {DEFAULT_RUNS}
+
+
+@pytest.mark.parametrize("words, name, expected", [
+    (["run", "s.yaml"], "decree_2020", "results/decree_2020"),
+    (["run", "s.yaml", "--posterior", "fit"], "decree_2020", "results/decree_2020-posterior"),
+    (["compare", "a.yaml", "b.yaml", "--posterior", "fit"], "compare_a_vs_b", "results/compare_a_vs_b-posterior"),
+    (["sweep", "g.yaml", "--posterior", "fit"], "grid", "results/grid-posterior"),
+    (["run", "s.yaml", "--posterior", "fit", "--out", "mine"], "decree_2020", "mine"),
+])
+def test_runs_drawn_from_a_posterior_never_share_the_default_folder_of_runs_without(words, name, expected):
+    from sim.cli import _out, build_parser
+
+    assert _out(build_parser().parse_args(words), name) == Path(expected)

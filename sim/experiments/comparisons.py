@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim import DEFAULT_SEED
+from sim import DEFAULT_RUNS, DEFAULT_SEED
 from sim.experiments import batches
 from sim.experiments.posterior import Posterior
 from sim.experiments.seeds import replicate_seeds
@@ -73,7 +73,7 @@ def unique_names(scenarios: Sequence[Scenario]) -> list[str]:
     return names
 
 
-def compare(scenarios: Sequence[Scenario], runs: int = 100, seed: int = DEFAULT_SEED, workers: int = 1,
+def compare(scenarios: Sequence[Scenario], runs: int = DEFAULT_RUNS, seed: int = DEFAULT_SEED, workers: int = 1,
             lanes: int | None = None, progress: bool = False, executor: Executor | None = None,
             posterior: Posterior | None = None) -> Comparison:
     """Run every scenario `runs` times on the same seeds; the same results for any lanes and workers.

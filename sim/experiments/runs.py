@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim import DEFAULT_SEED
+from sim import DEFAULT_RUNS, DEFAULT_SEED
 from sim.experiments import batches
 from sim.experiments.batches import RunError  # noqa: F401  (what a failed run raises)
 from sim.experiments.posterior import Posterior
@@ -69,7 +69,7 @@ def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int
     return batches.run_all(plan(scenario, runs, seed, lanes, workers, series, posterior), workers, executor, label)
 
 
-def run(scenario: Scenario, runs: int = 100, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
+def run(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
         series: bool = True, progress: bool = False, executor: Executor | None = None,
         posterior: Posterior | None = None) -> Results:
     """Run a scenario `runs` times from root seed `seed`, in memory; identical results for any lanes and workers."""

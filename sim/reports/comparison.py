@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import DEFAULT_SEED
+from sim import DEFAULT_RUNS, DEFAULT_SEED
 from sim.experiments import batches, storage
 from sim.experiments.posterior import Posterior
 from sim.experiments.comparisons import Comparison, compare, extend
@@ -99,7 +99,7 @@ def half_widths(comparison: Comparison) -> pd.Series:
     return ((r["high"] - r["low"]) / 2).set_axis(pd.MultiIndex.from_frame(r[["scenario", "outcome"]]))
 
 
-def to_precision(scenarios: Sequence[Scenario], precision: float, runs: int = 100, max_runs: int = 20000,
+def to_precision(scenarios: Sequence[Scenario], precision: float, runs: int = DEFAULT_RUNS, max_runs: int = 20000,
                  seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
                  progress: bool = False, executor: Executor | None = None,
                  posterior: Posterior | None = None) -> Comparison:

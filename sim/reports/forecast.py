@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim import DEFAULT_RUNS
 from sim.experiments import storage
 from sim.experiments.posterior import continue_runs, load_posterior
 from sim.experiments.provenance import provenance
@@ -140,7 +141,7 @@ def replay_day(info: dict, scenario: Scenario, replay_until: dt.date | None) -> 
     return (replay_until - start).days, replay_until
 
 
-def forecast(folder: str | Path, until: str | dt.date, runs: int = 2000, out: str | Path | None = None,
+def forecast(folder: str | Path, until: str | dt.date, runs: int = DEFAULT_RUNS, out: str | Path | None = None,
              seed: int | None = None, workers: int = 1, lanes: int | None = None, force: bool = False,
              command: list[str] | None = None, executor: Executor | None = None,
              replay_until: dt.date | None = None) -> dict:

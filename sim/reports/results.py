@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import DEFAULT_SEED
+from sim import DEFAULT_RUNS, DEFAULT_SEED
 from sim.experiments import batches, storage
 from sim.experiments import observed as record
 from sim.experiments.provenance import provenance
@@ -152,7 +152,7 @@ class FolderWriter:
         return result
 
 
-def run_to_folder(scenario: Scenario, out: str | Path, runs: int = 100, seed: int = DEFAULT_SEED,
+def run_to_folder(scenario: Scenario, out: str | Path, runs: int = DEFAULT_RUNS, seed: int = DEFAULT_SEED,
                   workers: int = 1, lanes: int | None = None, series: bool = True, force: bool = False,
                   command: list[str] | None = None, progress: bool = False, executor: Executor | None = None,
                   figures: bool = True, posterior: Posterior | None = None) -> dict:
