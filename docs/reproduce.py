@@ -2,6 +2,10 @@
 
     .venv/bin/python docs/reproduce.py            # print the numbers, write docs/figures/*.png
     .venv/bin/python docs/reproduce.py --quick    # fewer runs, for a look
+    .venv/bin/python docs/reproduce.py --only-readme  # the README's commands, verbatim, against its numbers
+
+It first runs the README's own commands verbatim, in order, in a fresh folder, and checks the numbers the
+README quotes from them (docs/readme_check.py); then it recomputes the rest.
 
 Each block prints what it measured and how; paste the numbers into the documents.
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import end_game
 import pandas as pd
+import readme_check
 
 from sim.experiments import comparisons, runs, sweep_spec
 from sim.experiments import observed as record
@@ -273,8 +278,15 @@ def main() -> None:
     parser.add_argument("--only-discovery", action="store_true", help="only the scenario discovery block")
     parser.add_argument("--only-rolling-origin", action="store_true",
                         help="only issue 14's rolling-origin scores: before the posterior was rebuilt, and now")
+    parser.add_argument("--only-readme", action="store_true",
+                        help="only the README's commands, run verbatim and checked against the numbers it quotes")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        problems = readme_check.check(Path(tmp), quick=args.quick)
+    print("\n".join(f"README: {p}" for p in problems) or "README: every quoted number as its command prints it")
+    if args.only_readme:
+        return
     scale = 0.25 if args.quick else 1.0
     FIGURES.mkdir(parents=True, exist_ok=True)
     if args.only_discovery:
