@@ -64,6 +64,9 @@ class Claim:
 
 
 CLAIMS = [
+    Claim("sweep scenarios/sweeps/sensitivity.yaml",
+          r"first-order index ([\d.]+) ± ([\d.]+), total ([\d.]+) ± ([\d.]+)\)",
+          r"completed +S1 +ST\n *taliban\.initial_trust +([\d.]+) ± ([\d.]+) +([\d.]+) ± ([\d.]+)"),
     Claim("discover results/discovery --outcome deadlocked",
           r"feature scores ([\d.]+) for the attack limit, ([\d.]+) and ([\d.]+) for the two memories",
           r"max_attacks_per_day ([\d.]+), government\.memory ([\d.]+), taliban\.memory ([\d.]+)"),

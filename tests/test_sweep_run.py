@@ -338,3 +338,15 @@ def test_an_event_field_swept_by_id_gives_the_runs_of_the_scenario_with_that_val
         cols = ["seed", "outcome", "end_day", "government_released", "taliban_released", "final_trust_government"]
         pd.testing.assert_frame_equal(group[cols].reset_index(drop=True), by_hand[cols].reset_index(drop=True))
     assert runs.groupby("point")["government_released"].mean().nunique() > 1  # the event matters
+
+
+def test_a_sobol_sweep_prints_each_outputs_indices_largest_total_first():
+    sobol = pd.DataFrame({"output": ["completed"] * 3,
+                          "parameter": ["government.memory", "taliban.initial_trust", "government.initial_trust"],
+                          "S1": [-0.0149, 0.479, 0.1687], "S1_conf": [0.0312, 0.1523, 0.1034],
+                          "ST": [0.0406, 0.6812, 0.2835], "ST_conf": [0.0232, 0.1208, 0.0999]})
+    lines = sweep_runner._sobol_text(sobol)
+    rows = [line.split() for line in lines[2:]]
+    assert [r[0] for r in rows] == ["taliban.initial_trust", "government.initial_trust", "government.memory"]
+    assert rows[0][1:] == ["0.48", "±", "0.15", "0.68", "±", "0.12"]
+    assert rows[2][1:4] == ["-0.01", "±", "0.03"]

@@ -211,6 +211,18 @@ def trend_lines(points: pd.DataFrame, params: list[str], outcome: str = "deadloc
             table.to_string(index=False)]
 
 
+def _sobol_text(sobol: pd.DataFrame) -> list[str]:
+    """Each output's first-order and total Sobol indices with their 95% half-widths, largest total first."""
+    lines = ["  Sobol indices, first-order (S1) and total (ST), each ± its 95% confidence half-width:"]
+    for output, rows in sobol.groupby("output", sort=False):
+        rows = rows.sort_values("ST", ascending=False)
+        table = pd.DataFrame({output: rows["parameter"].str.ljust(rows["parameter"].str.len().max()),
+                              "S1": [f"{v:.2f} ± {h:.2f}" for v, h in rows[["S1", "S1_conf"]].to_numpy()],
+                              "ST": [f"{v:.2f} ± {h:.2f}" for v, h in rows[["ST", "ST_conf"]].to_numpy()]})
+        lines += ["    " + line for line in table.to_string(index=False).splitlines()]
+    return lines
+
+
 def format_summary(results: SweepResults, shown: int = 6) -> str:
     """The terminal summary: totals and overall rates, then the points most and least prone to break down."""
     s, points = results.summary, results.points
@@ -236,6 +248,8 @@ def format_summary(results: SweepResults, shown: int = 6) -> str:
                   table.loc[ranked.index[::-1][:shown]].to_string(index=False), "",
                   f"  the {shown} points with the least:", table.loc[ranked.index[:shown]].to_string(index=False), "",
                   f"  every point: {results.out / 'points.csv'}"]
+    if results.sobol is not None:
+        lines += ["", *_sobol_text(results.sobol), f"  every index: {results.out / 'sobol.csv'}"]
     if results.differences is not None:
         lines += ["", *_differences_text(results.differences, shown), f"  every difference: {results.out / 'point_differences.csv'}"]
     lines += ["", f"written to {results.out}/ (runs.parquet, points.parquet, CSV copies, summary.json, figures/)"]
