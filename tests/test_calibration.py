@@ -261,7 +261,20 @@ def fitted(tmp_path_factory) -> Path:
     proc = swapsim("calibrate", tiny(tmp), "--out", out, "--workers", 2)
     assert proc.returncode == 0, proc.stderr
     assert "in-sample coverage" in proc.stdout and "90% forecast band" in proc.stdout
+    (tmp / "printed.txt").write_text(proc.stdout)
     return out
+
+
+def test_calibrate_prints_each_sides_median_and_band_on_the_windows_last_day(fitted):
+    predictive = pd.read_csv(fitted / "predictive.csv")
+    until = json.loads((fitted / "calibration.json").read_text())["record"]["until"]
+    printed = (fitted.parent / "printed.txt").read_text()
+    assert f"on {until}, the fit window's last day" in printed
+    rows = predictive[predictive["date"] == until]
+    assert len(rows) == 2
+    for row in rows.itertuples():
+        assert (f"{row.side}: median {row.q50:,.0f}, 90% band {row.q05:,.0f}–{row.q95:,.0f} "
+                f"({row.q95 - row.q05:,.0f} wide)") in printed
 
 
 def test_calibrate_writes_the_posterior_its_fit_and_figures(fitted):

@@ -236,6 +236,10 @@ def format_summary(result: CalibrationResult) -> str:
     missed = [p for p in cov["points"] if not p["covered"]]
     lines += [f"    outside the band: {p['date']} {p['side']} {'≥' if p['lower_bound'] else ''}{p['value']:,.0f} "
               f"({p['confidence']} confidence; band {p['q05']:,.0f}–{p['q95']:,.0f})" for p in missed]
+    until = info["record"]["until"]
+    lines += ["", f"  on {until}, the fit window's last day, the posterior predictive (fresh seeds) has:"]
+    lines += [f"    {row.side}: median {row.q50:,.0f}, 90% band {row.q05:,.0f}–{row.q95:,.0f} ({row.q95 - row.q05:,.0f} wide)"
+              for row in result.predictive[result.predictive["date"].astype(str) == until].itertuples()]
     ahead = info["sharpness"]["forecast"]
     day = max(ahead, key=lambda key: int(key.split("_")[1]))
     lines += ["", f"  90% forecast band on {next(iter(ahead[day].values()))['date']}, continuing the accepted histories "
