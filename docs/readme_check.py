@@ -23,6 +23,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -55,12 +58,52 @@ class Step:
 
 @dataclass
 class Claim:
-    """A figure the prose quotes: `readme` finds it in the README, `printed` in the output of the first step whose
-    command line contains `step`; both capture the same numbers in the same order."""
+    """A figure the prose quotes: `readme` finds it in the README; `printed` in the output of the first step whose
+    command line contains `step`, or `written` reads it from the files that step wrote (given the folder the
+    commands ran in). Both give the same numbers in the same order, the README's rounded as it writes them."""
 
     step: str
     readme: str
-    printed: str
+    printed: str = ""
+    written: Callable[[Path], list[float]] | None = None
+
+
+FORECAST = "results/forecast_2020"
+GOVERNMENT = "government_released_taliban"
+
+
+def _forecast_at(folder: Path, dates: list[str], columns: list[str]) -> list[float]:
+    table = pd.read_csv(folder / FORECAST / "forecast.csv")
+    rows = table[table["side"] == GOVERNMENT].set_index("date")
+    return [float(rows.loc[d, c]) for d in dates for c in columns]
+
+
+def _same_band(folder: Path, dates: list[str]) -> list[float]:
+    """The band's ends when they are the same on every date (the README says "each with"), else every end."""
+    ends = _forecast_at(folder, dates, ["q05", "q95"])
+    return ends[:2] if all(ends[i:i + 2] == ends[:2] for i in range(0, len(ends), 2)) else ends
+
+
+def _complete_by(folder: Path, dates: list[str]) -> list[float]:
+    curve = pd.read_csv(folder / FORECAST / "completion_curve.csv")
+    rows = curve[curve["side"] == "exchange"].set_index("date")
+    return [100 * float(rows.loc[d, c]) for d in dates for c in ("share", "low", "high")]
+
+
+def _median_completion_days(folder: Path) -> list[float]:
+    row = pd.read_csv(folder / FORECAST / "completion.csv").set_index("side").loc["exchange"]
+    return [float(str(row[c])[-2:]) for c in ("q50_date", "q50_date_low", "q50_date_high")]
+
+
+def _protocol_row(outcome: str) -> Claim:
+    """A row of the README's table of protocols under the posterior: each scenario's rate, Wilson and Monte Carlo
+    intervals."""
+    cell = r"([\d.]+)% \(([\d.]+)–([\d.]+); ([\d.]+)–([\d.]+)\)"
+    line = r" +([\d.]+)% +([\d.]+)% – +([\d.]+)% +([\d.]+)% – +([\d.]+)%"
+    return Claim("--posterior results/record_2020 --runs 1000 --seed 1",
+                 rf"\| {outcome} \| {cell} \| {cell} \| {cell} \|",
+                 r"(?s)" + r".*?".join(f"{name} .*?{outcome}{line}"
+                                       for name in ("decree_2020", "commanders_first", "doha_unconditional")))
 
 
 CLAIMS = [
@@ -70,6 +113,47 @@ CLAIMS = [
     Claim("discover results/discovery --outcome deadlocked",
           r"feature scores ([\d.]+) for the attack limit, ([\d.]+) and ([\d.]+) for the two memories",
           r"max_attacks_per_day ([\d.]+), government\.memory ([\d.]+), taliban\.memory ([\d.]+)"),
+    Claim("calibrate scenarios/calibration/record_2020.yaml",
+          r"\(the first command above, about [\d,]+ seconds on two cores: ([\d,]+) simulations in (\d+) generations\)",
+          r"record_2020: ([\d,]+) simulations in (\d+) generations"),
+    Claim("calibrate scenarios/calibration/record_2020.yaml",
+          r"ends at a tolerance of ([\d.]+) with an effective sample size of ([\d,]+) and ([\d,]+) distinct particles",
+          r"\n +\d+ +([\d.]+) +\d+ +[\d.]+% +([\d,]+) +([\d,]+)\n  stopped"),
+    Claim("calibrate scenarios/calibration/record_2020.yaml",
+          r"covers all (\d+) of the government's points of high and medium confidence and all (\d+) of the Taliban's",
+          r"(?s)government_released_taliban: (\d+) of \1 high.*taliban_released_government: (\d+) of \2 high"),
+    Claim("calibrate scenarios/calibration/record_2020.yaml",
+          r"the government's median reaches ([\d,]+) on 31 July \(record: 4,600\), the Taliban's ([\d,]+) ",
+          r"(?s)fit window's last day.*?government_released_taliban: median ([\d,]+),.*?"
+          r"taliban_released_government: median ([\d,]+),"),
+    Claim("calibrate scenarios/calibration/record_2020.yaml",
+          r"the band of the government's releases on 31 July runs from ([\d,]+) to ([\d,]+)\.",
+          r"fit window's last day.*\n *government_released_taliban: median [\d,]+, 90% band ([\d,]+)–([\d,]+) "),
+    Claim("forecast results/record_2020 --until 2020-12-31",
+          r"median ([\d,]+) \[([\d,]+)–([\d,]+)\] on 2 August, ([\d,]+) on 15 August, ([\d,]+) on 31 August, "
+          r"([\d,]+) on 15 September and ([\d,]+) \[([\d,]+)–([\d,]+)\] on 30 September",
+          written=lambda folder: (_forecast_at(folder, ["2020-08-02"], ["q50", "q50_low", "q50_high"])
+                                  + _forecast_at(folder, ["2020-08-15", "2020-08-31", "2020-09-15"], ["q50"])
+                                  + _forecast_at(folder, ["2020-09-30"], ["q50", "q50_low", "q50_high"]))),
+    Claim("forecast results/record_2020 --until 2020-12-31",
+          r"on 30 September, each with a 90% band of ([\d,]+)–([\d,]+) ",
+          written=lambda folder: _same_band(folder, ["2020-08-02", "2020-08-15", "2020-08-31", "2020-09-15",
+                                                     "2020-09-30"])),
+    Claim("forecast results/record_2020 --until 2020-12-31",
+          r"by 31 August in ([\d.]+)% \[([\d.]+)–([\d.]+)%\] of runs, by 30 September in ([\d.]+)% "
+          r"\[([\d.]+)–([\d.]+)%\], by 31 December in ([\d.]+)% \[([\d.]+)–([\d.]+)%\]",
+          written=lambda folder: _complete_by(folder, ["2020-08-31", "2020-09-30", "2020-12-31"])),
+    Claim("forecast results/record_2020 --until 2020-12-31",
+          r"half of the runs complete by (\d+) August \[(\d+)–(\d+) August\]",
+          written=_median_completion_days),
+    Claim("forecast results/record_2020 --until 2020-12-31",
+          r"(\d+)% of these runs \[(\d+)–(\d+)%\] had already completed by 31 July",
+          written=lambda folder: _complete_by(folder, ["2020-07-31"])),
+    *(_protocol_row(outcome) for outcome in ("completed", "collapsed", "deadlocked", "partial")),
+    Claim("--posterior results/record_2020 --runs 1000 --seed 1",
+          r"conceding the commanders first changes completion by \+([\d.]+) points \(Newcombe 95% interval "
+          r"(−[\d.]+) to \+([\d.]+), McNemar p = ([\d.]+)\)",
+          r"commanders_first +completed +\+([\d.]+) +(-[\d.]+) to +\+([\d.]+) .* ([\d.]+)\n"),
 ]
 
 
@@ -86,7 +170,7 @@ def _concrete(words: list[str]) -> bool:
     """A command one can type as it stands: it names a bundled file or a results folder, and no placeholder."""
     if any("[" in w or (w.isupper() and len(w) > 1) for w in words):
         return False
-    files = [w for w in words if w.endswith((".yaml", ".yml"))]
+    files = [w for w in words if w.endswith((".yaml", ".yml", ".csv"))]
     return all((ROOT / f).is_file() for f in files) and any(w.endswith((".yaml", ".yml")) or w.startswith("results/")
                                                             for w in words)
 
@@ -133,8 +217,20 @@ def claims(text: str | None = None) -> list[tuple[Claim, list[str]]]:
         found = re.search(claim.readme, re.sub(r"\s+", " ", text))
         if not found:
             raise ValueError(f"the README no longer quotes {claim.readme!r}: mend the claim in docs/readme_check.py")
-        out.append((claim, [n.replace(",", "") for n in found.groups()]))
+        out.append((claim, list(found.groups())))
     return out
+
+
+def agrees(quoted: list[str], got: list[float | str] | None) -> bool:
+    """Whether each quoted number is the one got, rounded to as many decimals as the README writes."""
+    if got is None or len(got) != len(quoted):
+        return False
+    for q, g in zip(quoted, got):
+        q = q.replace(",", "").replace("−", "-")
+        decimals = len(q.split(".")[1]) if "." in q else 0
+        if round(float(str(g).replace(",", "")), decimals) != float(q):
+            return False
+    return True
 
 
 def contains_in_order(needle: list[str], haystack: list[str]) -> bool:
@@ -170,16 +266,25 @@ def check(folder: Path, quick: bool = False, swapsim: Path | None = None, say=pr
         if step.expected and not contains_in_order(step.expected, numbers(proc.stdout)):
             problems.append(f"{step}: its output block's numbers {' '.join(step.expected)} are not what it printed:\n"
                             f"{proc.stdout}")
+    return problems + check_claims(folder, printed, quick, say)
+
+
+def check_claims(folder: Path, printed: dict[str, str], quick: bool = False, say=print) -> list[str]:
+    """Each claim against what its command printed (`printed`: command line -> output) or wrote in `folder`."""
+    problems = []
     for claim, quoted in claims():
         output = next((text for command, text in printed.items() if claim.step in command), None)
         if output is None:
             if not quick:
                 problems.append(f"no command ran whose line contains {claim.step!r}, for the claim {claim.readme!r}")
             continue
-        found = re.search(claim.printed, output)
-        got = [n.replace(",", "") for n in found.groups()] if found else None
-        if got != quoted:
-            problems.append(f"README quotes {quoted} ({claim.readme!r}); `swapsim {claim.step}` printed {got}")
+        if claim.written is not None:
+            got = claim.written(folder)
+        else:
+            found = re.search(claim.printed, output)
+            got = list(found.groups()) if found else None
+        if not agrees(quoted, got):
+            problems.append(f"README quotes {quoted} ({claim.readme!r}); `swapsim {claim.step}` gave {got}")
         else:
             say(f"ok    {claim.step}: {', '.join(quoted)}")
     return problems
