@@ -226,11 +226,13 @@ def _sobol_text(sobol: pd.DataFrame) -> list[str]:
 def format_summary(results: SweepResults, shown: int = 6) -> str:
     """The terminal summary: totals and overall rates, then the points most and least prone to break down."""
     s, points = results.summary, results.points
-    rates = ", ".join(f"{name} {o['rate']:.1%}" for name, o in s["outcomes"].items() if o["rate"] is not None)
+    valid = s["runs"] - s["failed_runs"]
+    rates = ", ".join(f"{name} {_rate_text(o['rate'], *analysis.wilson_interval(o['count'], valid)).strip()}"
+                      for name, o in s["outcomes"].items() if o["rate"] is not None)
     lines = [f"{s['name']}: {count(s['points'], 'point')} × {count(s['replications'], 'replication')} = "
              f"{count(s['runs'], 'run')} ({s['failed_runs']} failed); {s['chunks_run_this_time']} of "
              f"{count(s['chunks'], 'chunk')} run now"
-             f" in {s['seconds_this_time']:.1f} s", f"  over all runs: {rates}", ""]
+             f" in {s['seconds_this_time']:.1f} s", "  over all runs, with 95% intervals:", f"    {rates}", ""]
     cols = [c for c in points.columns if c in results.spec.parameters]
     table = points[["point", *cols]].copy()
     for name in ("completed", "deadlocked", "collapsed"):
