@@ -68,7 +68,8 @@ def report(done: SweepRun, figures: bool = True) -> SweepResults:
     if differences is not None:
         storage.write_csv(out / "point_differences.csv", differences)
     if figures:
-        for name, fig in sweep_figures.sweep_figures(points, params, spec.name, spec.sampler, sobol).items():
+        shown = in_spec_order(spec, points, params)
+        for name, fig in sweep_figures.sweep_figures(shown, params, spec.name, spec.sampler, sobol).items():
             drawing.save(fig, out / "figures" / f"{name}.png")
     failed = int(points["failed"].sum())
     valid = int(points["runs"].sum()) - failed
@@ -94,6 +95,15 @@ def report(done: SweepRun, figures: bool = True) -> SweepResults:
     if done.aside is not None:
         shutil.rmtree(done.aside, ignore_errors=True)
     return SweepResults(spec, out, points, sobol, summary, differences)
+
+
+def in_spec_order(spec: spec_module.SweepSpec, points: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """`points` with each listed choice (a commander policy, a yes/no) as a pandas Categorical in the spec's order, so
+    figures show its values as the spec lists them, not in the order a random design first drew them."""
+    listed = {p: spec.parameters[p].values() for p in params if isinstance(spec.parameters[p], spec_module.ValuesList)}
+    choices = {p: values for p, values in listed.items() if sweep_figures.is_categorical(points[p])}
+    return points.assign(**{p: pd.Categorical(points[p], categories=v) for p, v in choices.items()}) if choices \
+        else points
 
 
 def categorical_parameters(spec: spec_module.SweepSpec, params: list[str]) -> list[str]:
