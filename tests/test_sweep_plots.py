@@ -202,7 +202,7 @@ def test_curves_have_wilson_bands_and_name_outcomes(one_points, tmp_path):
     texts = legend_texts(fig)
     for outcome in OUTCOMES:
         assert outcome.capitalize() in texts
-    assert "Wilson 95% interval" in texts
+        assert f"{outcome.capitalize()}: Wilson 95% interval" in texts  # each band its own entry (outline, hatch)
     assert ax.get_xlabel() == "government.initial_trust (probability)"
     assert ax.get_ylabel() == "Share of runs (%)"
     # The completion curve is the rates in percent, in the parameter's order.

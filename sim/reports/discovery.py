@@ -931,7 +931,7 @@ def manifest(d: Discovery) -> dict:
                        "(Bryant and Lempert 2010), as EMA Workbench computes it",
             "feature_scoring": ("ema_workbench get_feature_scores_all, extra trees (regression), on "
                                 + ("each run's 0/1 case" if d.per == "run" else "each point's rate")
-                                + f"; scores of an outcome sum to 1; NaN for an outcome with fewer than {MIN_SCORED_RUNS} runs "
-                                  "in it or outside it"),
+                                + "; scores of an outcome sum to 1; NaN for an outcome with fewer than "
+                                  f"{MIN_SCORED_RUNS} runs in it or outside it"),
         },
     }

@@ -27,12 +27,11 @@ from matplotlib import colormaps
 from matplotlib.colors import to_rgb
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from pydantic import BaseModel
 
 from sim.reports import analysis
 from sim.model.outcomes import OUTCOMES
-from sim.reports.figures import OUTCOME_COLORS
+from sim.reports.figures import OKABE_ITO, OUTCOME_COLORS, band
 from sim.model.scenario import Scenario
 from sim.reports.words import count
 
@@ -43,7 +42,7 @@ BINS = 10  # quantile bins of a continuous parameter in main-effects panels
 MAX_LEVELS = 12  # a numeric parameter with at most this many values gets one bin (or curve point) per value
 HEATMAP_CMAP = "viridis"
 NOT_UNITS = {"choice", "text", "yes/no"}  # bracketed tags in descriptions that are kinds, not units
-INDEX_COLORS = {"S1": "#4c72b0", "ST": "#dd8452"}
+INDEX_COLORS = {"S1": OKABE_ITO[0], "ST": OKABE_ITO[1]}
 
 
 # ---------------------------------------------------------------- labels
@@ -217,13 +216,10 @@ def curves_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure
                         label=_outcome_label(outcome))
         else:
             x = cells[par].astype(float).to_numpy()
-            ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+            band(ax, x, low, high, color, f"{_outcome_label(outcome)}: Wilson 95% interval")
             ax.plot(x, rate, marker="o", markersize=3, color=color, label=_outcome_label(outcome))
     handles, labels = ax.get_legend_handles_labels()
-    if not categorical:
-        handles.append(Patch(facecolor="0.5", alpha=0.3, label="Wilson 95% interval"))
-        labels.append("Wilson 95% interval")
-    else:
+    if categorical:
         _categorical_ticks(ax, "x", [str(v) for v in levels])
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False,
               title="Outcome")
@@ -272,7 +268,7 @@ def main_effects_figure(points: pd.DataFrame, params: list[str], title: str) -> 
                 ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt=marker, color=color, capsize=4,
                             label=_outcome_label(outcome))
             else:
-                ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+                band(ax, x, low, high, color, f"{_outcome_label(outcome)}: 95% interval of the bin mean")
                 ax.plot(x, rate, marker=marker, markersize=3, color=color, label=_outcome_label(outcome))
         if categorical:
             ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", rotation_mode="anchor")
@@ -287,10 +283,12 @@ def main_effects_figure(points: pd.DataFrame, params: list[str], title: str) -> 
         ax.grid(True, alpha=0.3)
     for ax in axes[len(params):]:
         ax.set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
-    handles.append(Patch(facecolor="0.5", alpha=0.3))
-    labels.append("95% interval of the bin mean")
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small", frameon=False)
+    numeric = next((ax for ax, par in zip(axes, params) if not is_categorical(points[par])), axes[0])
+    handles, labels = numeric.get_legend_handles_labels()
+    if numeric is axes[0] and is_categorical(points[params[0]]):  # only categories: error bars, no bands
+        labels = [f"{label} (95% interval of the bin mean)" for label in labels]
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize="small",
+               frameon=False)
     fig.suptitle(f"{title}: main effects on deadlock and completion ({len(points):,} points, {_runs_text(points)};"
                  f"\neach panel its own y range)", fontweight="bold")
     return fig
