@@ -491,6 +491,7 @@ def _comparison_forest(ax, differences: pd.DataFrame, outcomes: list[str], color
     ax.axvline(0, color="0.25", linewidth=1, zorder=1)
     ax.set_yticks(ticks, labels, fontsize="small")
     ax.set_ylim(y - 0.6 - 0.5, -0.5)  # first row on top
+    ax.set_ylabel("Outcome: scenario")
     ax.set_xlabel(f"Difference from {baseline} (percentage points)")
     ax.set_title(f"Paired difference from {baseline}, run by run on the same seeds (Newcombe 95% interval)",
                  loc="left", fontsize="medium")
