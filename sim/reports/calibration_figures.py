@@ -17,12 +17,12 @@ from matplotlib.ticker import NullFormatter
 
 from sim.experiments.abc_smc import kish_ess
 from sim.experiments.calibration import units_of
-from sim.experiments.posterior import clusters
 from sim.experiments.calibration_spec import CalibrationSpec
+from sim.experiments.posterior import clusters
 from sim.experiments.record import Record
 from sim.model.scenario import Scenario
-from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend, band
 from sim.reports.density import silverman_bandwidth, weighted_kde
+from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend, band
 from sim.reports.sweep_figures import axis_label
 from sim.reports.words import count
 

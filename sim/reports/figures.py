@@ -37,7 +37,7 @@ ROLLING_DAYS = 7
 DPI = 150
 
 # Okabe and Ito's colour-blind-safe palette (blue, orange, bluish green, vermillion, reddish purple, sky blue,
-# yellow, black): every series colour of the package's figures comes from it.
+# yellow, black): the sides', the outcomes' and the compared scenarios' colours come from it, greys aside.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 GOV_COLOR = OKABE_ITO[0]  # the government and what it holds (Taliban prisoners)
 TAL_COLOR = OKABE_ITO[1]  # the Taliban and what they hold (government personnel)
