@@ -145,6 +145,27 @@ def test_feature_scores_name_the_parameters_that_matter(corner):
     assert partial["score"].isna().all() and partial["rank"].isna().all()  # never happened: no score
 
 
+def test_an_outcome_with_too_few_runs_is_not_scored_and_named():
+    """An outcome below MIN_SCORED_RUNS runs (here 10 partial exchanges of 4,000) gets no score; the figure leaves
+    its column out and says so, as do the summary and discovery.json; a common outcome is still scored."""
+    sweep = synthetic(in_corner)
+    rare = sweep.runs.index[sweep.runs["outcome"] == "completed"][:10]
+    sweep.runs.loc[rare, "outcome"] = "partial"
+    d = discovery.discover(sweep, ["deadlocked"], min_rate=0.8, trees=TREES)
+    assert discovery.MIN_SCORED_RUNS > 10
+    scores = d.feature_scores.set_index("outcome")
+    assert scores.loc["partial", "score"].isna().all() and (scores.loc["partial", "cases"] == 10).all()
+    assert scores.loc["collapsed", "score"].notna().all()
+    assert discovery.unscored(d) == {"partial": 10}
+    note = discovery.unscored_note(d)
+    assert "partial (10 of 4,000 runs)" in note and f"Fewer than {discovery.MIN_SCORED_RUNS} runs" in note
+    fig = discovery.figures(d)["feature_scores"]
+    assert "partial" not in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert fig.legends[0].get_title().get_text().replace("\n", " ") == note
+    assert "Not scored: partial" in discovery.format_summary(d)
+    assert discovery.manifest(d)["not_scored"]["outcomes"] == {"partial": 10}
+
+
 def test_union_comes_first_in_the_feature_scores(two_params):
     outcomes = list(dict.fromkeys(two_params.feature_scores["outcome"]))
     assert outcomes == ["collapsed or deadlocked", *OUTCOMES]

@@ -202,7 +202,7 @@ def test_curves_have_wilson_bands_and_name_outcomes(one_points, tmp_path):
     texts = legend_texts(fig)
     for outcome in OUTCOMES:
         assert outcome.capitalize() in texts
-    assert "Wilson 95% interval" in texts
+        assert f"{outcome.capitalize()}: Wilson 95% interval" in texts  # each band its own entry (outline, hatch)
     assert ax.get_xlabel() == "government.initial_trust (probability)"
     assert ax.get_ylabel() == "Share of runs (%)"
     # The completion curve is the rates in percent, in the parameter's order.
@@ -229,10 +229,11 @@ def test_main_effects_one_panel_per_parameter(random_points, tmp_path):
     fig = sweep_plots.main_effects_figure(random_points, RANDOM_PARAMS, NAME)
     panels = visible_axes(fig)
     assert len(panels) == len(RANDOM_PARAMS)
-    assert [ax.get_xlabel().split(" ")[0] for ax in panels] == RANDOM_PARAMS
+    assert [ax.get_xlabel().split()[0] for ax in panels] == RANDOM_PARAMS  # a category's label has a second line
+    assert panels[5].get_xlabel().endswith("(in the order of the first points)")
     assert panels[0].get_xlabel() == "government.initial_trust (probability)"
     assert panels[4].get_xlabel() == "taliban.patience_days (days)"
-    assert all(ax.get_ylabel() == "Share of runs (%)" for ax in panels[::3])
+    assert all(ax.get_ylabel() == "Share of runs (%)" for ax in panels)  # each panel its own y range
     for ax in panels[:5]:  # continuous: a band per outcome, up to 10 bins
         assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 2
         assert all(len(line.get_xdata()) <= sweep_plots.BINS for line in ax.get_lines())
@@ -244,6 +245,24 @@ def test_main_effects_one_panel_per_parameter(random_points, tmp_path):
     y = completed.get_ydata()
     assert y[-1] > y[0] + 20
     check_common(fig, tmp_path, "main_effects")
+
+
+def test_main_effects_panels_hold_their_curves_and_categories_sit_on_their_ticks(random_points):
+    """Each panel's y range holds its highest interval end; a category's points sit on its tick, in the order given
+    by a Categorical (the sweep spec's order) when there is one."""
+    par = RANDOM_PARAMS[5]
+    order = list(reversed(pd.unique(random_points[par])))
+    shown = random_points.assign(**{par: pd.Categorical(random_points[par], categories=order)})
+    panels = visible_axes(sweep_plots.main_effects_figure(shown, RANDOM_PARAMS, NAME))
+    for ax in panels:
+        top = max(float(np.max(line.get_ydata())) for line in ax.get_lines())
+        assert top <= ax.get_ylim()[1]
+    assert [t.get_text() for t in panels[5].get_xticklabels()] == order
+    assert panels[5].get_xlabel().endswith("(in the order of the sweep spec)")
+    ticks = set(panels[5].get_xticks())
+    for line in panels[5].get_lines():
+        if line.get_linestyle() == "None" and len(line.get_xdata()) == len(order):
+            assert set(np.asarray(line.get_xdata(), dtype=float)) <= ticks
 
 
 def test_main_effects_interval_covers_the_bin_mean(random_points):

@@ -1,5 +1,10 @@
 """Figures of a calibration and of its forecasts: the fit against the record, marginal posteriors against
-their priors, pairs of fitted parameters, and the forecast beyond the fit window."""
+their priors, pairs of fitted parameters, and the forecast beyond the fit window.
+
+One shading convention on every time axis here (predictive, forecast, completion): the fitted days are left
+white and the days the fit did not see are shaded light grey from a dashed line, with a legend entry saying where
+they begin: after the fit window in the predictive figure, after the last reported day (where the forecast's
+runs stop replaying their accepted histories) in the forecast figures."""
 
 from __future__ import annotations
 
@@ -10,11 +15,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from sim.experiments.abc_smc import kish_ess
 from sim.experiments.calibration import units_of
 from sim.experiments.calibration_spec import CalibrationSpec
+from sim.experiments.posterior import clusters
 from sim.experiments.record import Record
 from sim.model.scenario import Scenario
-from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend
+from sim.reports.density import silverman_bandwidth, weighted_kde
+from sim.reports.figures import CONFIDENCE_STYLE, GOV_COLOR, TAL_COLOR, _date_axis, _legend, band
 from sim.reports.sweep_figures import axis_label
 from sim.reports.words import count
 
@@ -33,9 +41,15 @@ def _bands(ax, table: pd.DataFrame, side: str, color: str) -> None:
     ax.plot(dates, rows["q50"], color=color, label="Median")
 
 
+NOT_FITTED = "0.9"  # the shade of the days the fit did not see, grey so that no series colour mixes with it
+
+
 def _beyond(ax, start: dt.date | pd.Timestamp, end: dt.date | pd.Timestamp, label: str) -> None:
-    """The one shading of every calibration figure: the days the fitted record does not cover."""
-    ax.axvspan(pd.Timestamp(start), pd.Timestamp(end), color="#fff2cc", zorder=0, label=label)
+    """The one shading of every calibration and forecast figure: the days after `start`, which the fit did not
+    see, shaded grey from a dashed line at `start`."""
+    ax.axvspan(pd.Timestamp(start), pd.Timestamp(end), facecolor=NOT_FITTED, edgecolor="none", zorder=0,
+               label=f"Shaded: not fitted, {label}", gid="not_fitted")
+    ax.axvline(pd.Timestamp(start), color="0.35", linestyle="--", linewidth=1, zorder=1)
 
 
 def _monte_carlo(ax, table: pd.DataFrame, side: str, color: str) -> None:
@@ -74,7 +88,8 @@ def predictive_figure(base: Scenario, record: Record, predictive: pd.DataFrame, 
     for ax, (side, (color, title)) in zip(axes, SIDE_STYLE.items()):
         _bands(ax, predictive, side, color)
         _points(ax, points, side, color)
-        _beyond(ax, until, pd.to_datetime(predictive["date"]).max(), f"Beyond the fit window (to {until:%d %b %Y})")
+        _beyond(ax, until, pd.to_datetime(predictive["date"]).max(),
+                f"after the fit window (which ends {until:%d %b %Y})")
         ax.set_title(title, loc="left", fontsize="medium")
         ax.set_ylabel("Prisoners released (cumulative)")
         ax.yaxis.set_major_formatter("{x:,.0f}")
@@ -86,23 +101,32 @@ def predictive_figure(base: Scenario, record: Record, predictive: pd.DataFrame, 
 
 
 def marginals_figure(spec: CalibrationSpec, posterior: pd.DataFrame) -> Figure:
-    """Each fitted parameter: its posterior (weighted histogram) against its prior (uniform, or log-uniform)."""
+    """Each fitted parameter: its posterior as a weighted kernel density (particle weights; Silverman's bandwidth
+    on the effective sample size, `sim.reports.density`) beside its prior's density (uniform, or log-uniform)."""
     priors = spec.priors()
     ncols = 4
     nrows = -(-len(priors) // ncols)
     fig = Figure(figsize=(4.2 * ncols, 2.8 * nrows + 0.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    weights = posterior["weight"].to_numpy()
+    weights = posterior["weight"].to_numpy(dtype=float)
+    ids = clusters(posterior)
+    ess = kish_ess(weights, ids)
     for ax, (path, prior) in zip(axes, priors.items()):
         # On a log prior, densities are per unit of log10(value): the log-uniform prior is then flat too.
         log = prior.scale == "log"
         scale = np.log10 if log else (lambda v: np.asarray(v, dtype=float))
-        edges = np.linspace(scale(prior.low), scale(prior.high), 26)
-        counts, _ = np.histogram(scale(posterior[path].to_numpy(dtype=float)), bins=edges, weights=weights,
-                                 density=True)
-        shown = 10.0**edges if log else edges
-        ax.stairs(counts, shown, fill=True, color=POSTERIOR_COLOR, alpha=0.75, label="Posterior")
-        ax.hlines(1 / (edges[-1] - edges[0]), shown[0], shown[-1], color=PRIOR_COLOR, linestyle="--", label="Prior")
+        low, high = float(scale(prior.low)), float(scale(prior.high))
+        values = scale(posterior[path].to_numpy(dtype=float))
+        grid = np.linspace(low, high, 241)
+        width = silverman_bandwidth(values=values, weights=weights, ids=ids, span=high - low)
+        density = weighted_kde(values=values, weights=weights, grid=grid, low=low, high=high, bandwidth=width)
+        shown = 10.0**grid if log else grid
+        ax.fill_between(shown, 0, density, color=POSTERIOR_COLOR, alpha=0.3, linewidth=0)
+        ax.plot(shown, density, color=POSTERIOR_COLOR, linewidth=1.6, label="Posterior (weighted kernel density)")
+        ax.hlines(1 / (high - low), shown[0], shown[-1], color=PRIOR_COLOR, linestyle="--", linewidth=1.6,
+                  label="Prior (uniform; in log10 of the value on a log scale)")
+        ax.set_ylim(0, 1.08 * max(float(density.max()), 1 / (high - low)))
+        ax.set_xlim(shown[0], shown[-1])
         if log:
             ax.set_xscale("log")
             ticks = [v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -116,8 +140,9 @@ def marginals_figure(spec: CalibrationSpec, posterior: pd.DataFrame) -> Figure:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
-    fig.suptitle(f"{spec.name}: marginal posteriors against their priors ({len(posterior):,} parameter sets)",
-                 fontweight="bold")
+    fig.suptitle(f"{spec.name}: marginal posteriors against their priors ({len(posterior):,} parameter sets, "
+                 f"effective size {ess:,.0f})\nGaussian kernels weighted by the particles' weights, Silverman's "
+                 "bandwidth on the effective size, reflected at the prior's bounds", fontweight="bold")
     return fig
 
 
@@ -180,7 +205,7 @@ def forecast_figure(table: pd.DataFrame, scenario: Scenario, replayed: dt.date, 
         _bands(ax, table, side, color)
         _monte_carlo(ax, table, side, color)
         _points(ax, points.rename(columns={"lower_bound": "lower"}), side, color)
-        _beyond(ax, replayed, until, f"Forecast: after the last reported day ({replayed:%d %b %Y})")
+        _beyond(ax, replayed, until, f"the forecast after the last reported day ({replayed:%d %b %Y})")
         ax.axhline(total, color="0.6", linewidth=0.8, label=f"All {total:,} to be freed")
         ax.set_title(title, loc="left", fontsize="medium")
         ax.set_ylabel("Prisoners released (cumulative)")
@@ -205,11 +230,10 @@ def completion_figure(curve: pd.DataFrame, scenario: Scenario, replayed: dt.date
     tolerance = scenario.protocol.completion_tolerance
     for part, rows in curve.groupby("side", sort=False):
         dates = pd.to_datetime(rows["date"])
-        ax.fill_between(dates, 100 * rows["low"], 100 * rows["high"], color=colors[part], alpha=0.18, linewidth=0)
+        band(ax, dates, 100 * rows["low"], 100 * rows["high"], colors[part], f"{labels[part]}: 90% Monte Carlo band")
         ax.plot(dates, 100 * rows["share"], color=colors[part], linewidth=2 if part == "exchange" else 1.2,
                 label=labels[part] + (f" (within {tolerance:.0%})" if tolerance else ""))
-    ax.fill_between([], [], [], color="0.5", alpha=0.3, label="90% Monte Carlo band")
-    _beyond(ax, replayed, until, f"Forecast: after the last reported day ({replayed:%d %b %Y})")
+    _beyond(ax, replayed, until, f"the forecast after the last reported day ({replayed:%d %b %Y})")
     highest = 100 * float(curve["high"].max()) if len(curve) else 0.0
     ax.set_ylim(0, 100 if highest > 40 else max(5.0, 10 * np.ceil(highest * 1.25 / 10)))  # small shares readable
     ax.set_ylabel("Runs complete by the date (%)")

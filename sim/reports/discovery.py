@@ -43,7 +43,8 @@ were dropped; a two-sided numeric restriction has one per side, and `quasi_p` is
 Feature scores: EMA's `get_feature_scores_all` (extra trees, seeded) scores every swept
 parameter against every outcome and the requested union: each run's 0/1 case with
 `per="run"`, each point's rate of the outcome with `per="point"`. The scores of an outcome sum
-to 1; an outcome that never (or always) occurred has no score (NaN).
+to 1; an outcome with fewer than MIN_SCORED_RUNS runs in it (or outside it) has no score (NaN), and the
+figure, the summary and discovery.json name it.
 
 EMA Workbench is an optional dependency (`pip install 'swapsim[discover]'`), imported only when
 needed; its informational logging and its own deprecation warnings are kept off the console.
@@ -84,6 +85,12 @@ PERS = ("run", "point")
 MIN_RATE, DENSEST, KNEE = "min_rate", "densest", "knee"
 SIGNIFICANT = 0.05  # a restriction whose quasi-p value is above this is called weak in the summary
 FEATURE_STREAM = 7  # spawn key of the feature-scoring seed, apart from the sweep's own streams
+# An outcome is scored only when at least this many runs end in it and as many do not: below, the extra trees
+# split on a handful of runs and the scores are mostly noise. Measured on the discovery sweep (20,000 runs; the full
+# deadlock scores give protocol.conditions.max_attacks_per_day 0.77), keeping all other runs and k of its 5,171
+# deadlocks, four draws each: the scores' total-variation distance from the full ones is 0.50-0.56 for k = 4, 10
+# and 25, almost that of a flat score (0.64), then falls: 0.38-0.47 at 50, 0.35-0.37 at 100, 0.29-0.33 at 200.
+MIN_SCORED_RUNS = 50
 DISCOVERY_FILES = ("boxes.csv", "trajectory.csv", "feature_scores.csv", "summary.txt", "discovery.json")
 
 # How each outcome reads in a sentence: noun ("ended in ..."), plural ("84% of ..."), verb ("runs there ...").
@@ -463,17 +470,26 @@ def _check_settings(min_rate: float, per: str, point_rate: float | None, peel_al
         raise ValueError(f"trees must be at least 1, got {trees}")
 
 
+def too_few(cases: int, runs: int) -> bool:
+    """Whether an outcome with `cases` of `runs` runs is too rare (or too common) to be scored: fewer than
+    MIN_SCORED_RUNS runs end in it, or fewer than that do not."""
+    return min(cases, runs - cases) < MIN_SCORED_RUNS
+
+
 def feature_scores(x: pd.DataFrame, targets: dict[str, np.ndarray], seed: int, trees: int = 100,
-                   counts: dict[str, int] | None = None) -> pd.DataFrame:
+                   counts: dict[str, int] | None = None, runs: int | None = None) -> pd.DataFrame:
     """Extra-trees feature scores (EMA's `get_feature_scores_all`, regression on each target: a 0/1 case or a
-    rate) of every column of `x` against every target, seeded; a constant target has no score (NaN).
+    rate) of every column of `x` against every target, seeded; a constant target has no score (NaN), nor, given
+    `counts` and `runs`, a target with too few runs in it or out of it (`too_few`).
 
     Tidy: one row per target and parameter: `outcome`, `parameter`, `score`, `rank` (1 = most influential),
     `cases` (from `counts`, when given), in the targets' then the columns' order.
     """
     _, scoring, _ = _ema()
     parameters = list(x.columns)
-    varying = {name: np.asarray(y, dtype=float) for name, y in targets.items() if np.ptp(np.asarray(y, float)) > 0}
+    scored = {name: y for name, y in targets.items()
+              if counts is None or runs is None or not too_few(counts[name], runs)}
+    varying = {name: np.asarray(y, dtype=float) for name, y in scored.items() if np.ptp(np.asarray(y, float)) > 0}
     scores = pd.DataFrame(index=parameters, dtype=float)
     if varying:
         random_state = int(np.random.SeedSequence(int(seed), spawn_key=(FEATURE_STREAM,)).generate_state(1)[0])
@@ -550,7 +566,7 @@ def discover(sweep: str | Path | Sweep | SweepResults | SweepRun, outcomes: Sequ
                          cases=int(row["k"]),
                          run_density=float(run_y[inside].mean()) if inside.any() else math.nan,
                          meets_min_rate=bool(row["density"] >= min_rate - 1e-12), restrictions=restrictions))
-    scores = feature_scores(x, targets, seed, trees, counts)
+    scores = feature_scores(x, targets, seed, trees, counts, int(len(runs)))
     settings = {"peel_alpha": peel_alpha, "paste_alpha": paste_alpha, "mass_min": mass_min,
                 "objective": "lenient1", "trees": trees}
     result = Discovery(sweep=data_source, outcomes=chosen, min_rate=float(min_rate), per=per,
@@ -741,6 +757,22 @@ def trajectory_table(d: Discovery) -> pd.DataFrame:
     return t.assign(chosen=t["index"].map(chosen).fillna(""))
 
 
+def unscored(d: Discovery) -> dict[str, int]:
+    """The outcomes left without feature scores (too few runs in or out of them, `too_few`), with their cases."""
+    rows = d.feature_scores.groupby("outcome", sort=False)
+    return {o: int(r["cases"].iloc[0]) for o, r in rows if r["score"].isna().all() and not pd.isna(r["cases"].iloc[0])}
+
+
+def unscored_note(d: Discovery) -> str:
+    """One sentence on the outcomes not scored and why; "" when every outcome is scored."""
+    left = unscored(d)
+    if not left:
+        return ""
+    which = ", ".join(f"{o} ({n:,} of {d.runs:,} runs)" for o, n in left.items())
+    return (f"Not scored: {which}. Fewer than {MIN_SCORED_RUNS} runs end in {'it' if len(left) == 1 else 'each'} "
+            f"(or outside it), too few for stable scores.")
+
+
 def _top_features(d: Discovery, shown: int = 3) -> dict[str, list[list]]:
     top = {}
     for outcome, rows in d.feature_scores.groupby("outcome", sort=False):
@@ -775,6 +807,8 @@ def format_summary(d: Discovery) -> str:
     if top:
         lines += ["", f"Most influential parameters for {d.label} (extra-trees feature scores): "
                   + ", ".join(f"{p} {s:.2f}" for p, s in top)]
+    if unscored_note(d):
+        lines += ["", textwrap.fill("Feature scores. " + unscored_note(d), width=110)]
     return "\n".join(lines)
 
 
@@ -802,7 +836,7 @@ def figures(d: Discovery) -> dict[str, Figure]:
         "tradeoff": discovery_figures.tradeoff_figure(d.trajectory, chosen, d.min_rate, title, noun, unit, note),
         "feature_scores": discovery_figures.feature_scores_figure(
             d.feature_scores, title, "each run's 0/1 case" if d.per == "run" else "each point's rate",
-            highlight=outcome_label(d.outcomes)),
+            highlight=outcome_label(d.outcomes), note=unscored_note(d)),
     }
     numeric = [p for p in d.parameters if not _is_categorical(d.points[p])]
     if len(d.parameters) == 2 and len(numeric) == 2:
@@ -883,6 +917,7 @@ def manifest(d: Discovery) -> dict:
                               "quasi_p": r.quasi_p, "text": restriction_text(r)} for r in b.restrictions],
         } for b in d.boxes],
         "top_features": _top_features(d),
+        "not_scored": {"outcomes": unscored(d), "min_runs": MIN_SCORED_RUNS, "note": unscored_note(d)},
         "summary": d.summary,
         "method": {
             "prim": {"implementation": "ema_workbench.analysis.prim.Prim, find_box()", **d.settings},
@@ -896,6 +931,7 @@ def manifest(d: Discovery) -> dict:
                        "(Bryant and Lempert 2010), as EMA Workbench computes it",
             "feature_scoring": ("ema_workbench get_feature_scores_all, extra trees (regression), on "
                                 + ("each run's 0/1 case" if d.per == "run" else "each point's rate")
-                                + "; scores of an outcome sum to 1; NaN for an outcome that never or always occurred"),
+                                + "; scores of an outcome sum to 1; NaN for an outcome with fewer than "
+                                  f"{MIN_SCORED_RUNS} runs in it or outside it"),
         },
     }

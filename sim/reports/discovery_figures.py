@@ -14,6 +14,7 @@ pyplot; write it with `sim.reports.figures.save`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -91,11 +92,13 @@ def tradeoff_figure(trajectory: pd.DataFrame, chosen: Mapping[str, int], min_rat
     return fig
 
 
-def feature_scores_figure(scores: pd.DataFrame, title: str, target: str, highlight: str | None = None) -> Figure:
+def feature_scores_figure(scores: pd.DataFrame, title: str, target: str, highlight: str | None = None,
+                          note: str = "") -> Figure:
     """Heatmap of feature scores, parameters (rows) by outcomes (columns), each cell annotated; outcomes without a
-    score in grey. `highlight` (default: the first outcome, the one studied) is framed. `target` says what was
-    scored ("each run's 0/1 case")."""
-    outcomes = list(dict.fromkeys(scores["outcome"]))
+    score are left out, and `note` (under the figure) says which and why. `highlight` (default: the first outcome,
+    the one studied) is framed. `target` says what was scored ("each run's 0/1 case")."""
+    scored = scores.groupby("outcome", sort=False)["score"].transform(lambda s: s.notna().any())
+    outcomes = list(dict.fromkeys(scores.loc[scored.astype(bool), "outcome"]))
     params = list(dict.fromkeys(scores["parameter"]))
     grid = scores.pivot(index="parameter", columns="outcome", values="score").reindex(index=params, columns=outcomes)
     values = grid.to_numpy(dtype=float)
@@ -105,8 +108,8 @@ def feature_scores_figure(scores: pd.DataFrame, title: str, target: str, highlig
     ax = fig.subplots()
     cmap = colormaps[HEATMAP_CMAP].with_extremes(bad=NO_SCORE)
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=max(top, 1e-9), aspect="auto",
-                   interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(values.reshape(len(params), len(outcomes))), cmap=cmap, vmin=0,
+                   vmax=max(top, 1e-9), aspect="auto", interpolation="nearest")
     for (yi, xi), value in np.ndenumerate(values):
         text, ink = ("—", "0.3") if np.isnan(value) else (f"{value:.2f}", _ink(im, value))
         ax.text(xi, yi, text, ha="center", va="center", fontsize="small", color=ink, gid="cell")
@@ -117,16 +120,18 @@ def feature_scores_figure(scores: pd.DataFrame, title: str, target: str, highlig
                                clip_on=False, gid="highlight"))
         handles.append(Patch(facecolor="none", edgecolor="#c62828", linewidth=2.5,
                              label=f"Outcomes studied: {highlight}"))
-    if np.isnan(values).any():
-        handles.append(Patch(facecolor=NO_SCORE, label="No score: the outcome never (or always) occurred"))
+    if not outcomes:
+        ax.text(0.5, 0.5, "No outcome has enough runs to be scored", transform=ax.transAxes, ha="center",
+                va="center", gid="empty")
     long = max((len(o) for o in outcomes), default=0) > 11
     ax.set_xticks(range(len(outcomes)), outcomes, rotation=20 if long else 0, ha="right" if long else "center")
     ax.set_yticks(range(len(params)), params)
     ax.set_xlabel(f"Outcome (scored on {target})")
     ax.set_ylabel("Swept parameter")
     fig.colorbar(im, ax=ax, label="Feature score (share of importance)", pad=0.02)
-    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, len(handles)), fontsize="small",
-               frameon=False)
+    legend = fig.legend(handles=handles, loc="outside lower center", ncols=max(1, len(handles)), fontsize="small",
+                        frameon=False, title=textwrap.fill(note, 110) or None, title_fontsize="small")
+    legend.set_gid("note" if note else None)
     fig.suptitle(f"{title}: which swept parameters shape each outcome (extra-trees feature scores)",
                  fontweight="bold")
     return fig

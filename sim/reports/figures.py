@@ -20,6 +20,7 @@ from pathlib import Path
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
@@ -35,11 +36,19 @@ MIN_RUNS = 5  # fewest runs still going for a per-day statistic to be drawn
 ROLLING_DAYS = 7
 DPI = 150
 
-GOV_COLOR = "#1f4e9c"  # the government and what it holds (Taliban prisoners)
-TAL_COLOR = "#b5651d"  # the Taliban and what they hold (government personnel)
-ISKP_COLOR = "#6b3fa0"
+# Okabe and Ito's colour-blind-safe palette (blue, orange, bluish green, vermillion, reddish purple, sky blue,
+# yellow, black): the sides', the outcomes' and the compared scenarios' colours come from it, greys aside.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+GOV_COLOR = OKABE_ITO[0]  # the government and what it holds (Taliban prisoners)
+TAL_COLOR = OKABE_ITO[1]  # the Taliban and what they hold (government personnel)
+ISKP_COLOR = OKABE_ITO[4]
 SCHEDULE_COLOR = "#444444"
-OUTCOME_COLORS = {"completed": "#2e7d32", "collapsed": "#c62828", "deadlocked": "#6d6d6d", "partial": "#f9a825"}
+OUTCOME_COLORS = {"completed": OKABE_ITO[2], "collapsed": OKABE_ITO[3], "deadlocked": "#6d6d6d",
+                  "partial": OKABE_ITO[1]}
+# Bands that may overlap: each a light fill outlined in its series' colour; the second and later bands of an axes
+# also hatched, one pattern each, so that where two overlap both stay visible (no blend into one colour).
+BAND_ALPHA = 0.15
+BAND_HATCHES = ("", "////", "\\\\\\\\", "....")
 CONFIDENCE_STYLE = {  # observed data: filled and opaque when the figure is official
     "high": dict(alpha=1.0, filled=True),
     "medium": dict(alpha=0.8, filled=False),
@@ -84,11 +93,19 @@ def _date_axis(ax, scenario: Scenario, label: bool = True) -> None:
     ax.grid(True, alpha=0.3)
 
 
+def band(ax, x, low, high, color, label: str | None = None) -> None:
+    """A band from `low` to `high` in the package's one convention for bands that may overlap: a light fill
+    outlined in `color`; the axes' second and later bands (gid "band") also hatched, each its own pattern."""
+    k = sum(1 for c in ax.collections if c.get_gid() == "band")
+    ax.fill_between(x, low, high, facecolor=to_rgba(color, BAND_ALPHA), edgecolor=color, linewidth=0.7,
+                    hatch=BAND_HATCHES[k % len(BAND_HATCHES)] or None, label=label, gid="band")
+
+
 def _band(ax, dates, quantiles: np.ndarray, color: str, label: str, how: str) -> None:
-    """Median line and a shaded 5-95% band (quantiles: days x (low, median, high))."""
-    ax.fill_between(dates, quantiles[:, 0], quantiles[:, 2], color=color, alpha=0.2, linewidth=0,
-                    label=f"{label}: {100 * BAND[0]:g}–{100 * BAND[1]:g}% of runs ({how})")
-    ax.plot(dates, quantiles[:, 1], color=color, label=f"{label}: median ({how})")
+    """Median line and a 5-95% band (quantiles: days x (low, median, high)), drawn as `band` draws bands."""
+    band(ax, dates, quantiles[:, 0], quantiles[:, 2], color,
+         f"{label}: {100 * BAND[0]:g}–{100 * BAND[1]:g}% of runs ({how})")
+    ax.plot(dates, quantiles[:, 1], color=color, linewidth=1.8, label=f"{label}: median ({how})")
 
 
 def _legend(ax) -> None:
@@ -232,7 +249,7 @@ def paired_releases_figure(bands: dict[str, DailyBands], scenario: Scenario,
     fig = Figure(figsize=(10, 6.5), layout="constrained")
     gov_ax, tal_ax = fig.subplots(2, 1, sharex=True)
     calendar = _calendar(scenario)
-    colors = ["0.45", GOV_COLOR, TAL_COLOR, "tab:green"]
+    colors = ["0.45", *OKABE_ITO]
     for (name, ensemble), color in zip(bands.items(), colors):
         for ax, column in ((gov_ax, "government_released"), (tal_ax, "taliban_released")):
             _band(ax, calendar, ensemble.quantiles(column, (BAND[0], 0.5, BAND[1])), color, name, CARRIED)
@@ -391,12 +408,10 @@ def comparison_figure(rates: pd.DataFrame, title: str, differences: pd.DataFrame
     forest plot below shows each scenario's paired difference from the baseline, in
     percentage points, with its Newcombe 95% interval; without, the bars alone.
     """
-    from matplotlib import colormaps
-
     names = list(dict.fromkeys(rates["scenario"]))
     outcomes = [o for o in OUTCOMES if o in set(rates["outcome"])] + \
         [o for o in dict.fromkeys(rates["outcome"]) if o not in OUTCOMES]
-    colors = {name: colormaps["tab10"](i % 10) for i, name in enumerate(names)}
+    colors = {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(names)}
     width = max(8.0, 1.2 + len(outcomes) * (0.9 + 0.45 * len(names)))
     if differences is None or differences.empty:
         fig = Figure(figsize=(width, 5.5), layout="constrained")
@@ -476,6 +491,7 @@ def _comparison_forest(ax, differences: pd.DataFrame, outcomes: list[str], color
     ax.axvline(0, color="0.25", linewidth=1, zorder=1)
     ax.set_yticks(ticks, labels, fontsize="small")
     ax.set_ylim(y - 0.6 - 0.5, -0.5)  # first row on top
+    ax.set_ylabel("Outcome: scenario")
     ax.set_xlabel(f"Difference from {baseline} (percentage points)")
     ax.set_title(f"Paired difference from {baseline}, run by run on the same seeds (Newcombe 95% interval)",
                  loc="left", fontsize="medium")

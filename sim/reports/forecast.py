@@ -150,7 +150,7 @@ def forecast(folder: str | Path, until: str | dt.date, runs: int = DEFAULT_RUNS,
     Writes forecast.csv (quantiles of both sides' cumulative releases per day, with Monte Carlo intervals),
     completion.csv (share completed by `until`, completion-date quantiles), completion_curve.csv (the share
     completed by each day), ensemble.parquet (every run's daily releases, for `swapsim score`),
-    forecast.json and figures.
+    forecast.json and figures (also returned, by name, under "figures").
     """
     posterior = load_posterior(folder)
     info = posterior.info
@@ -192,17 +192,18 @@ def forecast(folder: str | Path, until: str | dt.date, runs: int = DEFAULT_RUNS,
                        f"({bootstrap.RESAMPLES} resamples for shares and dates, {BAND_RESAMPLES} for daily bands)",
         "completion": json.loads(completion.to_json(orient="records")),
         **provenance(command)}
+    drawn = {"forecast": drawing.forecast_figure(table, scenario, replay_date, until, points, runs),
+             "completion": drawing.completion_figure(curve, scenario, replay_date, until, runs)}
     with storage.staged_directory(out, force) as stage:
         storage.write_csv(stage / "forecast.csv", table)
         storage.write_csv(stage / "completion.csv", completion)
         storage.write_csv(stage / "completion_curve.csv", curve)
         storage.write_parquet(stage / "ensemble.parquet", snaps)
-        figures.save(drawing.forecast_figure(table, scenario, replay_date, until, points, runs),
-                     stage / "figures" / "forecast.png")
-        figures.save(drawing.completion_figure(curve, scenario, replay_date, until, runs),
-                     stage / "figures" / "completion.png")
+        for name, fig in drawn.items():
+            figures.save(fig, stage / "figures" / f"{name}.png")
         storage.write_json(stage / "forecast.json", summary)
-    return {"forecast": table, "completion": completion, "curve": curve, "out": out, "info": summary}
+    return {"forecast": table, "completion": completion, "curve": curve, "out": out, "info": summary,
+            "figures": drawn}
 
 
 def _interval(low: float, high: float, fmt: str = "{:.1%}") -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from sim.experiments import chunks, storage
 from sim.experiments import sweep_spec as spec_module
@@ -68,7 +69,7 @@ def report(done: SweepRun, figures: bool = True) -> SweepResults:
     if differences is not None:
         storage.write_csv(out / "point_differences.csv", differences)
     if figures:
-        for name, fig in sweep_figures.sweep_figures(points, params, spec.name, spec.sampler, sobol).items():
+        for name, fig in sweep_figures_of(spec, points, params, sobol).items():
             drawing.save(fig, out / "figures" / f"{name}.png")
     failed = int(points["failed"].sum())
     valid = int(points["runs"].sum()) - failed
@@ -94,6 +95,21 @@ def report(done: SweepRun, figures: bool = True) -> SweepResults:
     if done.aside is not None:
         shutil.rmtree(done.aside, ignore_errors=True)
     return SweepResults(spec, out, points, sobol, summary, differences)
+
+
+def sweep_figures_of(spec: spec_module.SweepSpec, points: pd.DataFrame, params: list[str],
+                     sobol: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """The figures a sweep's folder gets, by file name: those that suit its design, choices in the spec's order."""
+    return sweep_figures.sweep_figures(in_spec_order(spec, points, params), params, spec.name, spec.sampler, sobol)
+
+
+def in_spec_order(spec: spec_module.SweepSpec, points: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """`points` with each listed choice (a commander policy, a yes/no) as a pandas Categorical in the spec's order, so
+    figures show its values as the spec lists them, not in the order a random design first drew them."""
+    listed = {p: spec.parameters[p].values() for p in params if isinstance(spec.parameters[p], spec_module.ValuesList)}
+    choices = {p: values for p, values in listed.items() if sweep_figures.is_categorical(points[p])}
+    return points.assign(**{p: pd.Categorical(points[p], categories=v) for p, v in choices.items()}) if choices \
+        else points
 
 
 def categorical_parameters(spec: spec_module.SweepSpec, params: list[str]) -> list[str]:

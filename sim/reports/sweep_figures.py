@@ -27,12 +27,11 @@ from matplotlib import colormaps
 from matplotlib.colors import to_rgb
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from pydantic import BaseModel
 
 from sim.reports import analysis
 from sim.model.outcomes import OUTCOMES
-from sim.reports.figures import OUTCOME_COLORS
+from sim.reports.figures import OKABE_ITO, OUTCOME_COLORS, band
 from sim.model.scenario import Scenario
 from sim.reports.words import count
 
@@ -43,7 +42,7 @@ BINS = 10  # quantile bins of a continuous parameter in main-effects panels
 MAX_LEVELS = 12  # a numeric parameter with at most this many values gets one bin (or curve point) per value
 HEATMAP_CMAP = "viridis"
 NOT_UNITS = {"choice", "text", "yes/no"}  # bracketed tags in descriptions that are kinds, not units
-INDEX_COLORS = {"S1": "#4c72b0", "ST": "#dd8452"}
+INDEX_COLORS = {"S1": OKABE_ITO[0], "ST": OKABE_ITO[1]}
 
 
 # ---------------------------------------------------------------- labels
@@ -92,7 +91,7 @@ def _fmt(value) -> str:
 # ---------------------------------------------------------------- levels, cells and bins
 
 
-def _is_categorical(values: pd.Series) -> bool:
+def is_categorical(values: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
 
 
@@ -101,7 +100,7 @@ def _levels(values: pd.Series) -> list:
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna())
         return [c for c in values.cat.categories if c in present]
-    if _is_categorical(values):
+    if is_categorical(values):
         return list(pd.unique(values.dropna()))
     return sorted(pd.unique(values.dropna()))
 
@@ -112,7 +111,7 @@ def _bins(values: pd.Series, bins: int = BINS) -> tuple[pd.Series, list, list[st
     Categories and numeric parameters with few values: one bin per value. Otherwise up to
     `bins` quantile bins, placed at the mean value of their points.
     """
-    if _is_categorical(values):
+    if is_categorical(values):
         levels = _levels(values)
         return values.map({v: i for i, v in enumerate(levels)}), list(range(len(levels))), [str(v) for v in levels], True
     levels = _levels(values)
@@ -178,13 +177,13 @@ def heatmap_figure(points: pd.DataFrame, params: list[str], title: str) -> Figur
                 ax.text(xi, yi, cell_label(value), ha="center", va="center", fontsize=cell_font, color=ink, gid="cell")
         half = 100 * float(((cells["high"] - cells["low"]) / 2).max())
         ax.set_title(f"{_outcome_label(outcome)}\n(Wilson 95% CI within ±{half:.0f} percentage points)", fontsize="medium")
-        if _is_categorical(points[xpar]):
+        if is_categorical(points[xpar]):
             _categorical_ticks(ax, "x", [str(v) for v in xlev])
         else:
             step = max(1, int(np.ceil(len(xlev) / MAX_ANNOTATED)))
             ax.set_xticks(range(0, len(xlev), step), [_fmt(v) for v in xlev[::step]])
         ax.set_xlabel(axis_label(xpar))
-    if _is_categorical(points[ypar]):
+    if is_categorical(points[ypar]):
         _categorical_ticks(axes[0], "y", [str(v) for v in ylev])
         axes[0].invert_yaxis()  # categories read top to bottom in spec order
     else:
@@ -201,7 +200,7 @@ def curves_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure
     if len(params) != 1:
         raise ValueError(f"curves_figure needs one varied parameter, got {len(params)}: {params}")
     (par,) = params
-    categorical = _is_categorical(points[par])
+    categorical = is_categorical(points[par])
     levels = _levels(points[par])
     fig = Figure(figsize=(9.5, 5.5), layout="constrained")
     ax = fig.subplots()
@@ -217,13 +216,10 @@ def curves_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure
                         label=_outcome_label(outcome))
         else:
             x = cells[par].astype(float).to_numpy()
-            ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+            band(ax, x, low, high, color, f"{_outcome_label(outcome)}: Wilson 95% interval")
             ax.plot(x, rate, marker="o", markersize=3, color=color, label=_outcome_label(outcome))
     handles, labels = ax.get_legend_handles_labels()
-    if not categorical:
-        handles.append(Patch(facecolor="0.5", alpha=0.3, label="Wilson 95% interval"))
-        labels.append("Wilson 95% interval")
-    else:
+    if categorical:
         _categorical_ticks(ax, "x", [str(v) for v in levels])
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False,
               title="Outcome")
@@ -236,47 +232,65 @@ def curves_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure
     return fig
 
 
+def _panel_top(highest: float) -> float:
+    """A panel's upper y limit (%): 0 to a round 10 above its highest interval end, at most 100."""
+    return float(min(100.0, max(10.0, 10 * np.ceil((highest + 2) / 10))))
+
+
 def main_effects_figure(points: pd.DataFrame, params: list[str], title: str) -> Figure:
     """One panel per parameter: deadlock and completion rates of the points binned by that parameter.
 
     Continuous parameters: up to 10 quantile bins, each at the mean value of its points;
     categories and numeric parameters with at most 12 values: one bin per value. Each bin
-    shows the mean rate of its points with a 95% interval (see `_bin_summary`).
+    shows the mean rate of its points with a 95% interval (see `_bin_summary`). Each panel has
+    its own y range, from 0 to a round 10% above its highest interval end, so no curve leaves it;
+    a categorical panel shows its categories in the sweep spec's order (or first appearance), both
+    outcomes on the category's tick, told apart by colour and marker.
     """
     if not params:
         raise ValueError("main_effects_figure needs at least one varied parameter")
     ncols = min(3, len(params))
     nrows = int(np.ceil(len(params) / ncols))
     fig = Figure(figsize=(4.6 * ncols, 3.6 * nrows + 0.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    markers = {"deadlocked": "o", "completed": "s"}
     for ax, par in zip(axes, params):
         codes, xs, labels, categorical = _bins(points[par])
-        for i, outcome in enumerate(MAIN_EFFECT_OUTCOMES):
+        highest = 0.0
+        for outcome in MAIN_EFFECT_OUTCOMES:
             s = analysis.bin_rates(points, codes, outcome)
             x = np.asarray(xs, dtype=float)[s.index.to_numpy(dtype=int)]
             rate, low, high = (100 * s[c].to_numpy() for c in ("rate", "low", "high"))
+            highest = max(highest, float(np.nanmax(high)) if len(high) else 0.0)
             color = OUTCOME_COLORS.get(outcome, "0.5")
+            marker = markers.get(outcome, "o")
             if categorical:
-                ax.errorbar(x + _dodge(i, len(MAIN_EFFECT_OUTCOMES)), rate, yerr=[rate - low, high - rate],
-                            fmt="o", color=color, capsize=4, label=_outcome_label(outcome))
+                ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt=marker, color=color, capsize=4,
+                            label=_outcome_label(outcome))
             else:
-                ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-                ax.plot(x, rate, marker="o", markersize=3, color=color, label=_outcome_label(outcome))
+                band(ax, x, low, high, color, f"{_outcome_label(outcome)}: 95% interval of the bin mean")
+                ax.plot(x, rate, marker=marker, markersize=3, color=color, label=_outcome_label(outcome))
         if categorical:
-            _categorical_ticks(ax, "x", labels)
-        ax.set_xlabel(axis_label(par))
-        ax.set_ylim(bottom=0)
+            ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", rotation_mode="anchor")
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+            spec_order = isinstance(points[par].dtype, pd.CategoricalDtype)
+            ax.set_xlabel(f"{axis_label(par)}\n(in the order of the "
+                          f"{'sweep spec' if spec_order else 'first points'})")
+        else:
+            ax.set_xlabel(axis_label(par))
+        ax.set_ylim(0, _panel_top(highest))
+        ax.set_ylabel("Share of runs (%)")
         ax.grid(True, alpha=0.3)
     for ax in axes[len(params):]:
         ax.set_visible(False)
-    for row in range(nrows):
-        axes[row * ncols].set_ylabel("Share of runs (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    handles.append(Patch(facecolor="0.5", alpha=0.3))
-    labels.append("95% interval of the bin mean")
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small", frameon=False)
-    fig.suptitle(f"{title}: main effects on deadlock and completion ({len(points):,} points, {_runs_text(points)})",
-                 fontweight="bold")
+    numeric = next((ax for ax, par in zip(axes, params) if not is_categorical(points[par])), axes[0])
+    handles, labels = numeric.get_legend_handles_labels()
+    if numeric is axes[0] and is_categorical(points[params[0]]):  # only categories: error bars, no bands
+        labels = [f"{label} (95% interval of the bin mean)" for label in labels]
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize="small",
+               frameon=False)
+    fig.suptitle(f"{title}: main effects on deadlock and completion ({len(points):,} points, {_runs_text(points)};"
+                 f"\neach panel its own y range)", fontweight="bold")
     return fig
 
 
