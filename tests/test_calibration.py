@@ -94,6 +94,59 @@ def test_a_record_missing_a_column_or_with_an_unknown_side_is_refused(tmp_path):
         assert_user_error(proc, "observed", fragment)
 
 
+BAD_RECORD = """date,side,cumulative_released,confidence,note
+10 April 2020,government_released_taliban,100,high,
+2020-04-20,taliban_released_government,abc,medium,"a note
+over two lines"
+
+2020-04-21,taliban_releasd_government,-5,hi,
+2020-04-22,taliban_released_government,5.5,medium,
+2020-02-30,government_released_taliban,,low,
+2020-04-23,government_released_taliban,300,high,
+"""
+
+
+def test_every_bad_row_of_the_record_is_one_line_naming_its_row_and_columns(tmp_path):
+    (tmp_path / "bad.csv").write_text(BAD_RECORD)
+    proc = swapsim("validate", tiny(tmp_path, observed="bad.csv"))
+    assert_user_error(proc)
+    where = f"{tmp_path / 'tiny.yaml'}: observed bad.csv: "
+    assert proc.stderr.splitlines() == [f"swapsim: {where}{line}" for line in (
+        # rows as a spreadsheet counts them: the header is row 1, a quoted cell over two lines is one row, an empty
+        # line an (empty) row; every bad row at once, each naming every bad column of it, in order
+        "row 2 (the header is row 1): column date: expected a date as YYYY-MM-DD, got '10 April 2020'",
+        "row 3 (the header is row 1): column cumulative_released: expected a whole number of prisoners, 0 or more, "
+        "got 'abc'",
+        "row 5 (the header is row 1): column side: unknown side 'taliban_releasd_government' (did you mean "
+        "'taliban_released_government'?); expected one of government_released_taliban, taliban_released_government; "
+        "column cumulative_released: expected a whole number of prisoners, 0 or more, got '-5'; column confidence: "
+        "unknown confidence grade 'hi'; expected one of high, medium, low",
+        "row 6 (the header is row 1): column cumulative_released: expected a whole number of prisoners, 0 or more, "
+        "got '5.5'",
+        "row 7 (the header is row 1): column date: '2020-02-30' is no calendar date (day is out of range for month); "
+        "column cumulative_released: empty; expected a whole number of prisoners, 0 or more",
+    )]
+    # calibrate refuses it the same way, before any run
+    assert_user_error(swapsim("calibrate", tmp_path / "tiny.yaml", "--out", tmp_path / "out"), *proc.stderr.split(
+        "swapsim: ")[1:2])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_record_with_many_bad_rows_prints_twenty_and_counts_the_rest(tmp_path):
+    rows = "".join(f"2020-04-{day:02d},government_released_taliban,many,high\n" for day in range(1, 31))
+    (tmp_path / "many.csv").write_text("date,side,cumulative_released,confidence\n" + rows)
+    frame = records.read_frame(tmp_path / "many.csv", "many.csv")
+    problems = records.frame_problems(frame, where="many.csv", weights={"high": 1.0})
+    assert len(problems) == records.MAX_ROW_LINES + 1
+    assert problems[0].startswith("many.csv: row 2 ") and problems[19].startswith("many.csv: row 21 ")
+    assert problems[-1] == "many.csv: and 10 more bad rows"
+    (tmp_path / "cols.csv").write_text("when,side,count\n2020-04-01,government_released_taliban,3\n")
+    frame = records.read_frame(tmp_path / "cols.csv", "cols.csv")
+    assert records.frame_problems(frame, where="cols.csv", weights={"high": 1.0}) == [
+        "cols.csv: missing column(s) date, cumulative_released, confidence (needed: date, side, cumulative_released, "
+        "confidence; optional: note, bound)"]
+
+
 def test_the_record_stops_at_until_and_reads_lower_bounds_from_the_note():
     spec = calibration_spec.load_spec(SPEC)
     record = calibration_spec.load_record(spec)
@@ -418,6 +471,9 @@ def test_score_judges_a_forecast_on_the_record_after_its_window(fitted, tmp_path
     assert_user_error(swapsim("score", fitted), "not a forecast folder")
     assert_user_error(swapsim("score", forecast, "--observed", tmp_path / "none.csv", "--out", tmp_path / "x"),
                       "none.csv")
+    (tmp_path / "bad.csv").write_text(BAD_RECORD)
+    assert_user_error(swapsim("score", forecast, "--observed", tmp_path / "bad.csv", "--out", tmp_path / "x"),
+                      f"--observed {tmp_path / 'bad.csv'}: row 2 (the header is row 1): column date: expected a date")
 
 
 def _damage(folder: Path, how: str) -> None:

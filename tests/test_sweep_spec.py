@@ -373,15 +373,15 @@ BAD = {
     ),
     "unknown sobol output": (
         "sampler: sobol\nsamples: 8\noutputs: [deadlock]\nparameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n",
-        "outputs.0: unknown outcome 'deadlock'",
+        "outputs.0: unknown outcome 'deadlock' (did you mean 'deadlocked'?)",
     ),
     "a quoted number": (
         "parameters:\n  government.initial_trust: ['0.5']\n",
-        "parameters.government.initial_trust: value '0.5': Input should be a valid number",
+        "parameters.government.initial_trust: value '0.5': expected a number",
     ),
     "a fraction for an integer": (
         "parameters:\n  protocol.tranche_size: {start: 100, stop: 200, count: 3}\n  protocol.daily_capacity: [2.5]\n",
-        "parameters.protocol.daily_capacity: value 2.5: Input should be a valid integer",
+        "parameters.protocol.daily_capacity: value 2.5: expected a whole number",
     ),
     "a range over choices": (
         "parameters:\n  protocol.commander_policy: {start: 0, stop: 3, step: 1}\n",

@@ -195,13 +195,18 @@ def record_frame(spec: CalibrationSpec):
     return records.read_frame(spec.folder / spec.observed, f"{spec.source}: observed")
 
 
+def record_where(spec: CalibrationSpec) -> str:
+    """How messages name the spec's record: the spec's `observed` key and the CSV it names."""
+    return f"{spec.source}: observed" + (f" {spec.observed}" if spec.observed is not None else "")
+
+
 def load_record(spec: CalibrationSpec, until: dt.date | None = None, base: Scenario | None = None,
                 after: dt.date | None = None) -> records.Record:
     """The record's points up to `until` (default: the spec's), as days of the base scenario's calendar."""
     base = base or base_scenario(spec)
     totals = {"government_released": base.protocol.government_prisoners,
               "taliban_released": base.protocol.taliban_prisoners}
-    return records.record_points(record_frame(spec), where=f"{spec.source}: observed", weights=spec.weights,
+    return records.record_points(record_frame(spec), where=record_where(spec), weights=spec.weights,
                                  start=base.calendar.start_date, totals=totals, until=until or spec.until,
                                  after=after)
 

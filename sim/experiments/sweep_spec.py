@@ -49,9 +49,10 @@ from sim.model.scenario import (
     Scenario,
     ScenarioError,
     Section,
-    closest,
+    error_words,
     format_errors,
     from_dict,
+    path_problem,
     inert_parameters,
     parameter_fields,
     load,
@@ -60,6 +61,7 @@ from sim.model.scenario import (
     resolve_extends,
     with_overrides,
 )
+from sim.model.errors import did_you_mean
 from sim.model.schema import NAME_PATTERN
 from sim.model.yaml_files import is_file
 
@@ -300,7 +302,8 @@ class SweepSpec(SpecFile):
             problems.append(("sampler", "sampler sobol needs SALib: pip install 'swapsim[sensitivity]'"))
         for i, name in enumerate(self.outputs):
             if name not in OUTCOMES:
-                problems.append((f"outputs.{i}", f"unknown outcome {name!r}; expected one of {', '.join(OUTCOMES)}"))
+                problems.append((f"outputs.{i}", f"unknown outcome {name!r}{did_you_mean(name, OUTCOMES)}; "
+                                                 f"expected one of {', '.join(OUTCOMES)}"))
         if problems:
             raise _problems(problems)
         return self
@@ -405,7 +408,7 @@ def _value_problem(path: str, value: Any) -> str | None:
             return f"value {value!r} is out of range ({_span(path)})"
         if e["type"] == "literal_error":
             return f"value {value!r} is not one of {', '.join(map(str, parameter_fields()[path].annotation.__args__))}"
-        return f"value {value!r}: {e['msg']}"
+        return f"value {value!r}: {error_words(e)}"
     return None
 
 
@@ -416,11 +419,7 @@ def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]
         return [] if EVENT_PATH.match(path) else [
             "an event parameter is named events.<id or position>.<field>, for instance events.eid_ceasefire.duration_days"]
     if path not in paths:
-        sections = {p.split(".")[0] for p in paths}
-        if path in sections:
-            return [f"is a section, not a parameter; give a dotted path like {path}.{_first_in(path)}"]
-        near = closest(path, paths)
-        return ["no such scenario parameter" + (f"; did you mean {near!r}?" if near else "")]
+        return [path_problem(path)]
     if isinstance(value, (Range, Bounds)) and not _is_numeric(path):
         kind = "a range" if isinstance(value, Range) else "bounds"
         return [f"{kind} needs a numeric parameter; give a list of values instead"]
@@ -428,10 +427,6 @@ def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]
     if len(problems) > 3:
         problems[3:] = [f"and {len(problems) - 3} more values with problems"]
     return problems
-
-
-def _first_in(section: str) -> str:
-    return next(p for p in parameter_fields() if p.startswith(section + ".")).split(".", 1)[1]
 
 
 def _used_values(path: str, value: ValuesList | Range | Bounds, base: Scenario | None = None) -> list[Any]:
