@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from sim import DEFAULT_SEED
 from sim.experiments import record as records
-from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, \
+from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, joined, \
     scenario_from_base
 from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, inert_parameters, \
-    parameter_fields, read_raw, read_yaml, with_overrides
+    parameter_fields, path_problem, read_raw, read_yaml, with_overrides
 from sim.model.schema import NAME_PATTERN
 
 METHODS = ("abc-smc", "rejection")
@@ -106,12 +106,9 @@ class CalibrationSpec(SpecFile):
     def _known(cls, parameters: dict[str, Prior]) -> dict[str, Prior]:
         problems = []
         for path, prior in parameters.items():
-            if is_event_path(path):
-                problems.append((path, "an event's fields cannot be fitted; fit scenario parameters (dotted paths "
-                                       "such as government.initial_trust)"))
-                continue
-            if path in parameter_fields() and parameter_fields()[path].annotation not in (int, float):
-                problems.append((path, "only numeric parameters can be fitted (whole numbers or fractions)"))
+            wrong = fit_path_problem(path)
+            if wrong:
+                problems.append((path, wrong))
                 continue
             ends = Bounds(low=prior.low, high=prior.high)
             problems += [(path, message) for message in _static_problems(path, ends)]
@@ -137,6 +134,18 @@ class CalibrationSpec(SpecFile):
         return dict(self.parameters)
 
 
+def fit_path_problem(path: str) -> str | None:
+    """Why a dotted path cannot be fitted (an event's field, no parameter, not a number), or None."""
+    if is_event_path(path):
+        return "an event's fields cannot be fitted; fit scenario parameters (dotted paths such as " \
+               "government.initial_trust)"
+    if path not in parameter_fields():
+        return path_problem(path)
+    if parameter_fields()[path].annotation not in (int, float):
+        return "only numeric parameters can be fitted (whole numbers or fractions)"
+    return None
+
+
 def json_schema() -> dict:
     """The JSON Schema of a calibration spec file."""
     schema = CalibrationSpec.model_json_schema()
@@ -146,15 +155,57 @@ def json_schema() -> dict:
 
 
 def spec_from_dict(data: dict, source: str = "<calibration>", folder: str | Path | None = None) -> CalibrationSpec:
-    """Validate a calibration spec given as a dict; errors name `source`, paths are relative to `folder`."""
+    """Validate a calibration spec given as a dict; errors name `source`, paths are relative to `folder`.
+
+    Every problem is reported at once: the spec's own, its base scenario's with the fixed values, and its
+    record's, each checked as far as the rest allows."""
     try:
         spec = CalibrationSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(format_errors(source, err, "swapsim schema --calibration")) from None
+        lines = format_errors(source, err, "swapsim schema --calibration")
+        raise ScenarioError(joined(lines, _unvalidated_problems(data, source, folder))) from None
     spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
-    base_scenario(spec)  # the base, its fixed values and the record must be valid too
-    load_record(spec)
+    problems, base = [], None
+    try:
+        base = base_scenario(spec)
+    except ScenarioError as err:
+        problems += err.problems
+    try:
+        problems += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
+    except ScenarioError as err:
+        problems += err.problems
+    if problems:
+        raise ScenarioError(problems)
+    load_record(spec, base=base)  # the fit window must hold points
     return spec
+
+
+def _unvalidated_problems(data: dict, source: str, folder: str | Path | None) -> list[str]:
+    """The problems of a spec that does not validate that its own errors do not show: parameter paths beside a
+    bad prior, the base scenario and its fixed values, and the record (read with its weights, or the default
+    ones when those are bad)."""
+    parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    lines = [f"{source}: parameters.{path}: {wrong}" for path in parameters if (wrong := fit_path_problem(str(path)))]
+    ready = {}
+    for key in ("base", "fixed", "observed", "weights"):
+        field = CalibrationSpec.model_fields[key]
+        try:
+            ready[key] = TypeAdapter(field.annotation).validate_python(data[key]) if key in data else \
+                field.get_default(call_default_factory=True)
+        except ValidationError:  # reported by the spec's errors; the default stands in, or no base at all
+            ready[key] = None if key == "base" else field.get_default(call_default_factory=True)
+    spec = CalibrationSpec.model_construct(**ready)
+    spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
+    if spec.base is not None:
+        try:
+            base_scenario(spec)
+        except ScenarioError as err:
+            lines += err.problems
+    try:
+        lines += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
+    except ScenarioError as err:
+        lines += err.problems
+    return lines
 
 
 def load_spec(path: str | Path) -> CalibrationSpec:
@@ -171,7 +222,11 @@ def load_spec(path: str | Path) -> CalibrationSpec:
 
 def base_scenario(spec: CalibrationSpec) -> Scenario:
     """The base scenario with the spec's fixed values."""
-    base = scenario_from_base(spec.base, spec.folder, spec.source, spec.name)
+    try:
+        base = scenario_from_base(spec.base, spec.folder, spec.source, spec.name)
+    except ScenarioError as err:  # the fixed values' paths can be checked without it
+        raise ScenarioError(err.problems + [f"{spec.source}: fixed.{path}: {path_problem(str(path))}"
+                                            for path in spec.fixed if path not in parameter_fields()]) from None
     if not spec.fixed:
         return base
     try:

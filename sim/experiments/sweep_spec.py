@@ -412,14 +412,19 @@ def _value_problem(path: str, value: Any) -> str | None:
     return None
 
 
-def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]:
-    """Problems of one parameter that need no base scenario: its path and the type and range of its values."""
-    paths = parameter_fields()
-    if is_event_path(path):  # checked against the base scenario's events once it is loaded (`check`)
+def path_problems(path: str) -> list[str]:
+    """Problems of a parameter's dotted path alone (an event's is checked against the base scenario's events
+    once it is loaded, in `check`)."""
+    if is_event_path(path):
         return [] if EVENT_PATH.match(path) else [
             "an event parameter is named events.<id or position>.<field>, for instance events.eid_ceasefire.duration_days"]
-    if path not in paths:
-        return [path_problem(path)]
+    return [] if path in parameter_fields() else [path_problem(path)]
+
+
+def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]:
+    """Problems of one parameter that need no base scenario: its path and the type and range of its values."""
+    if is_event_path(path) or path not in parameter_fields():
+        return path_problems(path)
     if isinstance(value, (Range, Bounds)) and not _is_numeric(path):
         kind = "a range" if isinstance(value, Range) else "bounds"
         return [f"{kind} needs a numeric parameter; give a list of values instead"]
@@ -464,7 +469,10 @@ def spec_from_dict(data: dict, source: str = "<sweep>", folder: str | Path | Non
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(format_errors(source, err, "swapsim schema --sweep")) from None
+        lines = format_errors(source, err, "swapsim schema --sweep")
+        paths = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+        extra = [f"{source}: parameters.{path}: {line}" for path in paths for line in path_problems(str(path))]
+        raise ScenarioError(joined(lines, extra, base_problems(data, source, folder, "sweep"))) from None
     spec._source = source
     spec._folder = Path(folder) if folder is not None else None
     check(spec)
@@ -488,6 +496,26 @@ def load_spec(path: str | Path, **changes: Any) -> SweepSpec:
     if "description" not in own:
         data.pop("description", None)
     return spec_from_dict(data, str(path), path.parent)
+
+
+def joined(*groups: list[str]) -> list[str]:
+    """Lines of problems found by several checks, each once, in order."""
+    return list(dict.fromkeys(line for group in groups for line in group))
+
+
+def base_problems(data: dict, source: str, folder: str | Path | None, name: str) -> list[str]:
+    """The problems of a spec's `base:` when the spec as a whole does not validate, so that they are reported
+    beside the spec's own (none when `base` is not even a path or a mapping: the spec's errors say so)."""
+    base = data.get("base")
+    if not isinstance(base, (str, dict)):
+        return []
+    own = data.get("name")
+    name = own if isinstance(own, str) and re.fullmatch(NAME_PATTERN, own) else name
+    try:
+        scenario_from_base(base, Path(folder) if folder is not None else Path.cwd(), source, name)
+    except ScenarioError as err:
+        return err.problems
+    return []
 
 
 def check(spec: SweepSpec) -> None:

@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core.core_schema import ErrorType
 
 from sim.model.errors import ScenarioError, closest, did_you_mean
-from sim.model.events import EVENT_TAGS, Event
+from sim.model.events import EVENT_TAGS, BaseEvent, Event
 from sim.model.schema import NAME_PATTERN, F, Section, WrongKind, above, needs_of, one_of, yaml_word
 from sim.model.yaml_files import NoSuchDate, is_file, read_yaml
 
@@ -275,42 +275,82 @@ class Scenario(Section):
         return sorted(((ev.resolve_day(start), ev) for ev in self.events), key=lambda t: t[0])
 
 
-def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, events: list | None) -> list[tuple[str, str]]:
-    """Checks between fields, as (path, message); a check whose section is missing (None) is skipped."""
+def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, events: list | None,
+                         broken: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Checks between fields, as (path, message). A check whose section is missing (None), or that reads a field
+    named in `broken` (`protocol.tranche_size`: a value that failed its own check), is skipped; so is an event
+    given as None."""
+
+    def readable(*paths: str) -> bool:
+        return not broken.intersection(paths)
+
     problems = []
     if protocol is not None:
         for name in ("commanders", "upfront_batch", "tranche_size"):
-            if getattr(protocol, name) > protocol.government_prisoners:
+            if readable(f"protocol.{name}", "protocol.government_prisoners") \
+                    and getattr(protocol, name) > protocol.government_prisoners:
                 problems.append((f"protocol.{name}", "is more than protocol.government_prisoners"))
-    if protocol is not None and calendar is not None and protocol.upfront_start_day >= calendar.horizon_days:
+    if protocol is not None and calendar is not None and readable("protocol.upfront_start_day", "calendar.horizon_days") \
+            and protocol.upfront_start_day >= calendar.horizon_days:
         problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
     if events is not None:
         seen: dict[str, int] = {}
         for i, ev in enumerate(events):
-            if ev.id is not None and seen.setdefault(ev.id, i) != i:
+            if ev is not None and ev.id is not None and seen.setdefault(ev.id, i) != i:
                 problems.append((f"events.{i}.id", f"'{ev.id}' is also the id of events.{seen[ev.id]} (ids must be unique)"))
-    if calendar is not None and events is not None:
+    if calendar is not None and events is not None and readable("calendar.start_date", "calendar.horizon_days"):
         for i, ev in enumerate(events):
-            day = ev.resolve_day(calendar.start_date)
-            if not 0 <= day < calendar.horizon_days:
+            day = None if ev is None else ev.resolve_day(calendar.start_date)
+            if day is not None and not 0 <= day < calendar.horizon_days:
                 problems.append((f"events.{i}", f"falls on day {day}, outside the horizon 0..{calendar.horizon_days - 1}"))
     return problems
 
 
-def _sections_that_validate(data: dict) -> tuple[Protocol | None, Calendar | None, list | None]:
-    """The protocol, calendar and events of a file whose other fields fail, where they are valid themselves."""
+def _sections_that_validate(data: dict) -> tuple[Protocol | None, Calendar | None, list | None, frozenset[str]]:
+    """The protocol, calendar and events of a file that fails, as far as they are valid, so that the checks
+    between fields run beside the other problems: a section with its failing fields at their defaults (and
+    those fields named, as `protocol.tranche_size`, for the checks to skip them), each event that is valid (an
+    event that is not only with its id, day and date, when those are), and None for what cannot be read."""
+    broken: set[str] = set()
 
     def section(model: type[BaseModel], key: str):
-        try:
-            return model.model_validate(data.get(key) or {})
-        except (ValidationError, TypeError):
-            return None
+        value = data.get(key)
+        part, bad = _valid_part(model, {} if value is None else value)
+        broken.update(f"{key}.{name}" for name in bad)
+        return part
 
+    items = data.get("events")
+    events = [_valid_event(item) for item in items] if isinstance(items, list) else None if items else []
+    return section(Protocol, "protocol"), section(Calendar, "calendar"), events, frozenset(broken)
+
+
+def _valid_part(model: type[BaseModel], value: Any) -> tuple[BaseModel | None, set[str]]:
+    """`value` validated as `model` with the keys that fail left out, and those keys; None if even so it fails."""
+    if not isinstance(value, dict):
+        return None, set()
     try:
-        events = TypeAdapter(list[Event]).validate_python(data.get("events") or [])
+        return model.model_validate(value), set()
+    except ValidationError as err:
+        bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    try:
+        return model.model_validate({k: v for k, v in value.items() if k not in bad}), bad
+    except (ValidationError, TypeError):
+        return None, bad
+
+
+def _valid_event(item: Any) -> Any:
+    """An event of a file, validated; or, when it fails (an unknown type, say), its id, day and date alone, when
+    those are valid; else None."""
+    try:
+        return TypeAdapter(Event).validate_python(item)
     except ValidationError:
-        events = None
-    return section(Protocol, "protocol"), section(Calendar, "calendar"), events
+        pass
+    if not isinstance(item, dict):
+        return None
+    try:
+        return BaseEvent.model_validate({k: v for k, v in item.items() if k in ("id", "day", "date")})
+    except ValidationError:
+        return None
 
 
 def json_schema() -> dict:
