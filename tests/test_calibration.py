@@ -706,3 +706,27 @@ def test_seed_on_the_command_line_replaces_the_specs(tmp_path):
     assert runs[5]["seed"].tolist() != runs[6]["seed"].tolist()
     resumed = swapsim("calibrate", path, "--seed", 6, "--out", tmp_path / "seed5", "--resume")
     assert_user_error(resumed, "changed since this folder was started")
+
+
+def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):
+    """A bad prior does not hide a misspelt path beside it, a misspelt key under `fixed:` or a bad record row."""
+    (tmp_path / "bad.csv").write_text(BAD_RECORD)
+    path = tiny(tmp_path, observed="bad.csv", fixed={"verification.enabled": True, "verificaton.start_day": 27},
+                parameters={"government.initial_trust": {"low": 0.1, "high": 0.7, "scael": "log"},
+                            "government.initial_trus": {"low": 0.1, "high": 0.7}, "taliban.initial_trust": 3})
+    with pytest.raises(ScenarioError) as err:
+        calibration_spec.load_spec(path)
+    lines = [line.removeprefix(f"{path}: ") for line in err.value.problems]
+    assert lines[:4] == [
+        "parameters.government.initial_trust.scael: unknown key; did you mean 'scale'? (`swapsim schema "
+        "--calibration` lists every key)",
+        "parameters.taliban.initial_trust: expected a mapping with the keys low, high, scale, got 3",
+        "parameters.government.initial_trus: no such scenario parameter; did you mean 'government.initial_trust'?",
+        "fixed.verificaton.start_day: no such scenario parameter; did you mean 'verification.start_day'?",
+    ]
+    assert len(lines) == 9 and all(line.startswith("observed bad.csv: row ") for line in lines[4:]), lines
+    # with the spec's own errors fixed, the others are still there, and no new one appears
+    path = tiny(tmp_path, observed="bad.csv", fixed={"verificaton.start_day": 27})
+    with pytest.raises(ScenarioError) as err:
+        calibration_spec.load_spec(path)
+    assert [line.removeprefix(f"{path}: ") for line in err.value.problems] == lines[3:]

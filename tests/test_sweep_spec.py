@@ -470,3 +470,22 @@ def test_bad_event_paths_get_one_line(tmp_path, body, fragment):
     with pytest.raises(ScenarioError) as err:
         spec_from(tmp_path, "parameters:\n" + body)
     assert any(fragment in line for line in err.value.problems), err.value.problems
+
+
+def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):
+    """A bad parameter does not hide a misspelt path beside it, nor the spec's errors its base scenario's."""
+    base = tmp_path / "base.yaml"
+    base.write_text("protocol:\n  tranche_sise: 400\n")
+    path = tmp_path / "s.yaml"
+    path.write_text("base: base.yaml\nreplicatons: 5\nparameters:\n  government.initial_trust: 0.5\n"
+                    "  government.intial_trust: [0.2]\n")
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert sorted(err.value.problems) == sorted([
+        f"{path}: replicatons: unknown key; did you mean 'replications'? (`swapsim schema --sweep` lists every key)",
+        f"{path}: parameters.government.initial_trust: expected a list of values, a range {{start, stop, step or "
+        "count} or bounds {low, high}",
+        f"{path}: parameters.government.intial_trust: no such scenario parameter; did you mean "
+        "'government.initial_trust'?",
+        f"{base}: protocol.tranche_sise: unknown key; did you mean 'tranche_size'? (`swapsim schema` lists every key)",
+    ])

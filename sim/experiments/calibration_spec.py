@@ -104,6 +104,9 @@ class CalibrationSpec(SpecFile):
     @field_validator("parameters")
     @classmethod
     def _known(cls, parameters: dict[str, Prior]) -> dict[str, Prior]:
+        if not parameters:
+            raise _problems([("", "no parameters to fit; give at least one dotted path with its prior, e.g. "
+                                  "government.initial_trust: {low: 0.1, high: 0.7}")])
         problems = []
         for path, prior in parameters.items():
             wrong = fit_path_problem(path)
