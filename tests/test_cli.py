@@ -482,6 +482,16 @@ def test_discover_refuses_its_out_before_it_computes(tmp_path):
     assert time.monotonic() - started < 30
 
 
+def test_discover_names_a_misspelt_outcome_with_the_one_meant(tmp_path):
+    proc = swapsim("discover", ROOT / "scenarios", "--outcome", "deadlok,colapsed", "--out", tmp_path / "d")
+    assert_user_error(proc)
+    assert proc.stderr.strip() == (
+        "swapsim: --outcome deadlok,colapsed: unknown outcome 'deadlok' (did you mean 'deadlocked'?); unknown outcome "
+        "'colapsed' (did you mean 'collapsed'?); choose one or more of completed, collapsed, deadlocked, partial")
+    assert_user_error(swapsim("discover", ROOT / "scenarios", "--outcome", ","), "--outcome ,: no outcome given")
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("change, fragments", [
     (lambda t: t.replace("until: 2020-07-31\n", ""), ["until: required"]),
     (lambda t: t.replace("until: 2020-07-31\n", "untill: 2020-07-31\n"), ["until: required", "did you mean 'until'"]),
