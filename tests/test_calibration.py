@@ -263,8 +263,20 @@ def test_resume_refuses_another_spec(tmp_path):
     spec = calibration_spec.load_spec(tiny(tmp_path))
     finished(spec, tmp_path / "fit")
     other = calibration_spec.load_spec(tiny(tmp_path, name="other", seed=6))
-    with pytest.raises(calibration.ResumeError, match="calibration spec"):
+    with pytest.raises(calibration.ResumeError) as err:
         calibration.Calibration(other, tmp_path / "fit").resume()
+    assert str(err.value) == (f"{tmp_path / 'fit'}: the calibration spec changed since this folder was started "
+                              "(seed: 5 there, 6 now); use a new --out, or --force to start over")
+    # the same spec over an edited base scenario: the spec is the same, so the base or the record changed
+    base = tmp_path / "base.yaml"
+    base.write_text(f"extends: {ROOT / 'scenarios' / 'decree_2020.yaml'}\n")
+    path = tiny(tmp_path, name="own_base", base=str(base))
+    calibration.open_folder(calibration.Calibration(calibration_spec.load_spec(path), tmp_path / "fit2"), False, False)
+    base.write_text(f"extends: {ROOT / 'scenarios' / 'decree_2020.yaml'}\ngovernment: {{memory: 0.9}}\n")
+    with pytest.raises(calibration.ResumeError) as err:
+        calibration.Calibration(calibration_spec.load_spec(path), tmp_path / "fit2").resume()
+    assert "its base scenario or its record changed since this folder was started (the spec is the same; its base " \
+           "scenario or its record was edited)" in str(err.value)
 
 
 @pytest.mark.slow
@@ -705,7 +717,7 @@ def test_seed_on_the_command_line_replaces_the_specs(tmp_path):
         runs[seed] = pd.read_parquet(out / "posterior.parquet")
     assert runs[5]["seed"].tolist() != runs[6]["seed"].tolist()
     resumed = swapsim("calibrate", path, "--seed", 6, "--out", tmp_path / "seed5", "--resume")
-    assert_user_error(resumed, "changed since this folder was started")
+    assert_user_error(resumed, "the calibration spec changed since this folder was started (seed: 5 there, 6 now)")
 
 
 def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):

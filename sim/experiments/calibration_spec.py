@@ -27,6 +27,7 @@ from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, 
 from sim.model.schema import NAME_PATTERN
 
 METHODS = ("abc-smc", "rejection")
+UNHASHED = frozenset({"description", "name", "predictive_runs"})  # keys that change no simulation of the fit
 Weight = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 
 
@@ -271,7 +272,7 @@ def load_record(spec: CalibrationSpec, until: dt.date | None = None, base: Scena
 
 def spec_hash(spec: CalibrationSpec) -> str:
     """sha256 of the spec, its resolved base and its record: changes whenever the calibration would."""
-    body = spec.model_dump(mode="json", exclude={"description", "name", "predictive_runs"})
+    body = spec.model_dump(mode="json", exclude=UNHASHED)
     body["base"] = base_scenario(spec).model_dump(mode="json")
     body["base"]["metadata"].pop("description", None)
     body["record"] = load_record(spec).points.astype(str).to_dict(orient="list")
