@@ -140,6 +140,12 @@ def test_a_record_with_many_bad_rows_prints_twenty_and_counts_the_rest(tmp_path)
     assert len(problems) == records.MAX_ROW_LINES + 1
     assert problems[0].startswith("many.csv: row 2 ") and problems[19].startswith("many.csv: row 21 ")
     assert problems[-1] == "many.csv: and 10 more bad rows"
+    (tmp_path / "grade.csv").write_text("date,side,cumulative_released,confidence\n"
+                                        "2020-04-01,government_released_taliban,3,medum\n")
+    frame = records.read_frame(tmp_path / "grade.csv", "grade.csv")
+    assert records.frame_problems(frame, where="grade.csv", weights={"high": 1.0, "medium": 0.5}) == [
+        "grade.csv: row 2 (the header is row 1): column confidence: unknown confidence grade 'medum' (did you mean "
+        "'medium'?); expected one of high, medium"]
     (tmp_path / "cols.csv").write_text("when,side,count\n2020-04-01,government_released_taliban,3\n")
     frame = records.read_frame(tmp_path / "cols.csv", "cols.csv")
     assert records.frame_problems(frame, where="cols.csv", weights={"high": 1.0}) == [

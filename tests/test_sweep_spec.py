@@ -459,8 +459,10 @@ def test_an_integer_event_field_gets_whole_numbers_from_a_sampler(tmp_path):
 
 
 @pytest.mark.parametrize("body, fragment", [
-    ("  events.eid_cesefire.duration_days: [1]\n", "no event with id 'eid_cesefire' (its ids: rival_presidents, "
-                                                   "aid_cut, eid_ceasefire)"),
+    ("  events.eid_cesefire.duration_days: [1]\n", "no event with id 'eid_cesefire' (did you mean 'eid_ceasefire'?) "
+                                                   "(its ids: rival_presidents, aid_cut, eid_ceasefire)"),
+    ("  events.eid_ceasefire.duraton_days: [1]\n", "a ceasefire event has no field 'duraton_days' (did you mean "
+                                                   "'duration_days'?) to vary"),
     ("  events.7.amount: [0.1]\n", "the base scenario has 3 events (positions 0 to 2)"),
     ("  events.aid_cut.duration_days: [3]\n", "a pressure_shock event has no field 'duration_days' to vary"),
     ("  events.aid_cut: [3]\n", "events.<id or position>.<field>"),

@@ -337,12 +337,14 @@ def event_field(base: Scenario, path: str) -> tuple[int, FieldInfo]:
         found = [i for i, event in enumerate(events) if event.id == ref]
         if not found:
             ids = ", ".join(e.id for e in events if e.id) or "none"
-            raise ValueError(f"the base scenario has no event with id {ref!r} (its ids: {ids})")
+            raise ValueError(f"the base scenario has no event with id {ref!r}"
+                             f"{did_you_mean(ref, [e.id for e in events if e.id])} (its ids: {ids})")
         index = found[0]
     fields = type(events[index]).model_fields
     if name not in fields or name in ("type", "id"):
-        names = ", ".join(f for f in fields if f not in ("type", "id"))
-        raise ValueError(f"a {events[index].type} event has no field {name!r} to vary (its fields: {names})")
+        names = [f for f in fields if f not in ("type", "id")]
+        raise ValueError(f"a {events[index].type} event has no field {name!r}{did_you_mean(name, names)} to vary "
+                         f"(its fields: {', '.join(names)})")
     return index, fields[name]
 
 
