@@ -201,7 +201,7 @@ def test_the_next_command_removes_what_a_killed_one_left(tmp_path):
 BAD_FILES = {
     "unknown_key.yaml": ("protocol:\n  tranche_sise: 400\n", "protocol.tranche_sise", "unknown key"),
     "out_of_range.yaml": ("government:\n  initial_trust: 1.5\n", "government.initial_trust", "1.5"),
-    "wrong_type.yaml": ("protocol:\n  tranche_size: many\n", "protocol.tranche_size", "integer"),
+    "wrong_type.yaml": ("protocol:\n  tranche_size: many\n", "protocol.tranche_size", "expected a whole number"),
     "malformed.yaml": ("protocol: [1,\n", "malformed YAML", "line"),
     "inconsistent.yaml": ("protocol:\n  tranche_size: 6000\n", "protocol.tranche_size", "government_prisoners"),
     "late_event.yaml": ("events:\n  - type: ceasefire\n    day: 500\n", "events.0", "horizon"),

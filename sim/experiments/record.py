@@ -96,6 +96,11 @@ def frame_problems(frame: pd.DataFrame, *, where: str, weights: dict[str, float]
     return problems
 
 
+def _cut(text: str, limit: int = 40) -> str:
+    """A cell as a message quotes it: cut to `limit` characters, so that a bad row stays one readable line."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text):,} characters)"
+
+
 def _date_problem(value: object) -> str | None:
     text = str(value).strip()
     try:
@@ -104,14 +109,14 @@ def _date_problem(value: object) -> str | None:
             return None
     except ValueError as exc:
         return f"{text!r} is no calendar date ({exc})"
-    return f"expected a date as YYYY-MM-DD, got {text!r}" if text else "empty; expected a date as YYYY-MM-DD"
+    return f"expected a date as YYYY-MM-DD, got {_cut(text)}" if text else "empty; expected a date as YYYY-MM-DD"
 
 
 def _count_problem(value: object) -> str | None:
     text = str(value).strip()
     if isinstance(value, (int, np.integer)) and value >= 0 or WHOLE.fullmatch(text):
         return None
-    return f"expected a whole number of prisoners, 0 or more, got {text!r}" if text else \
+    return f"expected a whole number of prisoners, 0 or more, got {_cut(text)}" if text else \
         "empty; expected a whole number of prisoners, 0 or more"
 
 
@@ -119,7 +124,7 @@ def _choice_problem(value: object, what: str, known: Iterable[str]) -> str | Non
     text = str(value).strip()
     if text in known:
         return None
-    return f"unknown {what} {text!r}{did_you_mean(text, known)}; expected one of {', '.join(known)}" if text else \
+    return f"unknown {what} {_cut(text)}{did_you_mean(text, known)}; expected one of {', '.join(known)}" if text else \
         f"empty; expected one of {', '.join(known)}"
 
 
