@@ -748,3 +748,10 @@ def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):
     with pytest.raises(ScenarioError) as err:
         calibration_spec.load_spec(path)
     assert [line.removeprefix(f"{path}: ") for line in err.value.problems] == lines[3:]
+
+
+def test_a_misspelt_key_does_not_hide_the_budget_check(tmp_path):
+    path = tiny(tmp_path, particle=10, particles=1000, simulations=2000)
+    with pytest.raises(ScenarioError) as err:
+        calibration_spec.load_spec(path)
+    assert [line.removeprefix(f"{path}: ").split(":")[0] for line in err.value.problems] == ["particle", "simulations"]

@@ -491,3 +491,26 @@ def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):
         "'government.initial_trust'?",
         f"{base}: protocol.tranche_sise: unknown key; did you mean 'tranche_size'? (`swapsim schema` lists every key)",
     ])
+
+
+def test_a_misspelt_key_hides_neither_the_checks_between_fields_nor_the_base_scenarios(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"base: {DECREE}\nreplicatons: 5\nsampler: lhs\noutputs: [deadlok]\n"
+                    "parameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n")
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert [line.removeprefix(f"{path}: ").split(":")[0] for line in err.value.problems] == [
+        "replicatons", "samples", "outputs.0"]
+    # with the checks between fields passed, the values are tried on the base scenario, an unknown event aside
+    path.write_text(f"base: {DECREE}\nreplicatons: 5\nsampler: lhs\nsamples: 10\n"
+                    "parameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n"
+                    "  protocol.tranche_size: [100, 9000]\n  events.nope.amount: [1]\n")
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert [line.removeprefix(f"{path}: ") for line in err.value.problems] == [
+        "replicatons: unknown key; did you mean 'replications'? (`swapsim schema --sweep` lists every key)",
+        "parameters.events.nope.amount: the base scenario has no event with id 'nope' (its ids: rival_presidents, "
+        "aid_cut, eid_ceasefire)",
+        "parameters.protocol.tranche_size: value 9000 makes the base scenario invalid: protocol.tranche_size: is "
+        "more than protocol.government_prisoners",
+    ]

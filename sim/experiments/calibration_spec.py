@@ -21,7 +21,7 @@ from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_val
 from sim import DEFAULT_SEED
 from sim.experiments import record as records
 from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, joined, \
-    scenario_from_base
+    scenario_from_base, without_failing_keys
 from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, inert_parameters, \
     parameter_fields, path_problem, read_raw, read_yaml, with_overrides
 from sim.model.schema import NAME_PATTERN
@@ -167,7 +167,9 @@ def spec_from_dict(data: dict, source: str = "<calibration>", folder: str | Path
         spec = CalibrationSpec.model_validate(data)
     except ValidationError as err:
         lines = format_errors(source, err, "swapsim schema --calibration")
-        raise ScenarioError(joined(lines, _unvalidated_problems(data, source, folder))) from None
+        _, after = without_failing_keys(CalibrationSpec, data, err, source, "swapsim schema --calibration",
+                                        reads={"method", "particles", "simulations", "simulations_per_particle"})
+        raise ScenarioError(joined(lines, after, _unvalidated_problems(data, source, folder))) from None
     spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
     problems, base = [], None
     try:

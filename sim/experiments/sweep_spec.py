@@ -474,7 +474,16 @@ def spec_from_dict(data: dict, source: str = "<sweep>", folder: str | Path | Non
         lines = format_errors(source, err, "swapsim schema --sweep")
         paths = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
         extra = [f"{source}: parameters.{path}: {line}" for path in paths for line in path_problems(str(path))]
-        raise ScenarioError(joined(lines, extra, base_problems(data, source, folder, "sweep"))) from None
+        spec, after = without_failing_keys(SweepSpec, data, err, source, "swapsim schema --sweep",
+                                           reads={"sampler", "samples", "parameters", "outputs"})
+        deep = []
+        if spec is not None and not failing_keys(err) & {"base", "parameters", "sampler", "samples", "seed"}:
+            spec._source, spec._folder = source, Path(folder) if folder is not None else None
+            try:
+                check(spec)
+            except ScenarioError as again:
+                deep = again.problems
+        raise ScenarioError(joined(lines, extra, after, base_problems(data, source, folder, "sweep"), deep)) from None
     spec._source = source
     spec._folder = Path(folder) if folder is not None else None
     check(spec)
@@ -498,6 +507,27 @@ def load_spec(path: str | Path, **changes: Any) -> SweepSpec:
     if "description" not in own:
         data.pop("description", None)
     return spec_from_dict(data, str(path), path.parent)
+
+
+def failing_keys(err: ValidationError) -> set[str]:
+    """The top-level keys of a file that a validation error is about (unknown keys among them)."""
+    return {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+
+
+def without_failing_keys(model: type[SpecFile], data: dict, err: ValidationError, source: str, schema_command: str,
+                         reads: set[str]) -> tuple[SpecFile | None, list[str]]:
+    """The spec validated again without the keys that failed, so that its checks between fields (which pydantic
+    skips once a field fails) report beside them: the spec (None if it still fails) and the problems of those
+    checks. Nothing when the failing keys include one the checks read (`reads`): they would judge a default."""
+    bad = failing_keys(err)
+    if not bad or bad & reads or any(not e["loc"] for e in err.errors()):
+        return None, []
+    try:
+        return model.model_validate({k: v for k, v in data.items() if k not in bad}), []
+    except ValidationError as again:
+        lines = format_errors(source, again, schema_command)
+        return None, [line for line in lines if not any(line.startswith((f"{source}: {key}:", f"{source}: {key}."))
+                                                        for key in bad)]
 
 
 def joined(*groups: list[str]) -> list[str]:
@@ -534,16 +564,16 @@ def check(spec: SweepSpec) -> None:
 
 def _value_problems(spec: SweepSpec, base: Scenario) -> list[str]:
     problems: list[str] = []
+    unknown = set()  # event paths the base scenario has no field for: their values cannot be tried
     for path in spec.parameters:
         if is_event_path(path):
             try:
                 event_field(base, path)
             except ValueError as err:
                 problems.append(f"{spec.source}: parameters.{path}: {err}")
-    if problems:
-        return problems
+                unknown.add(path)
     for path, value in spec.parameters.items():
-        for v in _used_values(path, value, base):
+        for v in [] if path in unknown else _used_values(path, value, base):
             for line in _override_problems(base, {path: v}):
                 msg = f"{spec.source}: parameters.{path}: value {v!r} makes the base scenario invalid: {line}"
                 if msg not in problems:
