@@ -763,7 +763,8 @@ WORDING_CASES = {
     "events not a list": ("scenario", "events: 5\n", "events: expected a list (got 5)"),
     "an event without a type": ("scenario", "events:\n  - {day: 3}\n", "events.0: missing 'type'"),
     "a number for a prior": ("calibration", "parameters:\n  taliban.initial_trust: 3\n",
-                             "parameters.taliban.initial_trust: expected a mapping with the keys low, high, scale, got 3"),
+                             "parameters.taliban.initial_trust: expected a mapping with the keys low, high, scale, "
+                             "got 3"),
     "a misspelt scale": ("calibration", "parameters:\n  taliban.initial_trust: {low: 0.1, high: 0.5, scale: logg}\n",
                          "parameters.taliban.initial_trust.scale: unknown value 'logg' (did you mean 'log'?); expected "
                          "one of linear, log"),
@@ -771,7 +772,8 @@ WORDING_CASES = {
                              "parameters.taliban.initial_trust.hihg: unknown key; did you mean 'high'?"),
     "a missing prior end": ("calibration", "parameters:\n  taliban.initial_trust: {low: 0.1}\n",
                             "parameters.taliban.initial_trust.high: required"),
-    "a misspelt method": ("calibration", "method: abc-smx\n", "method: unknown value 'abc-smx' (did you mean 'abc-smc'?)"),
+    "a misspelt method": ("calibration", "method: abc-smx\n",
+                          "method: unknown value 'abc-smx' (did you mean 'abc-smc'?)"),
     "a negative weight": ("calibration", "weights: {high: -1}\n", "weights.high: must be more than 0"),
     "no parameters": ("calibration", "parameters: {}\n", "parameters: no parameters to fit"),
     "a misspelt sampler": ("sweep", "sampler: grd\n", "sampler: unknown sampler 'grd' (did you mean 'grid'?)"),

@@ -75,9 +75,9 @@ WHOLE = re.compile(r"\d+")
 
 def frame_problems(frame: pd.DataFrame, *, where: str, weights: dict[str, float]) -> list[str]:
     """Every problem of a record's table, one line per bad row naming the row (the header being row 1) and
-    each bad column: a required column missing, a date not written YYYY-MM-DD, a count that is not a whole number of
-    prisoners, a side or confidence grade that is not one of those known. At most MAX_ROW_LINES lines of bad
-    rows, then how many more."""
+    each bad column: a required column missing, a date not written YYYY-MM-DD, a count that is not a whole
+    number of prisoners, a side or confidence grade that is not one of those known. At most MAX_ROW_LINES
+    lines of bad rows, then how many more."""
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         return [f"{where}: missing column(s) {', '.join(missing)} (needed: {', '.join(COLUMNS)}; optional: note, "
@@ -114,7 +114,7 @@ def _date_problem(value: object) -> str | None:
 
 def _count_problem(value: object) -> str | None:
     text = str(value).strip()
-    if isinstance(value, (int, np.integer)) and value >= 0 or WHOLE.fullmatch(text):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0 or WHOLE.fullmatch(text):
         return None
     return f"expected a whole number of prisoners, 0 or more, got {_cut(text)}" if text else \
         "empty; expected a whole number of prisoners, 0 or more"
@@ -152,8 +152,8 @@ def record_points(frame: pd.DataFrame, *, where: str, weights: dict[str, float],
     if frame.empty:
         window = f"after {after} and " if after else ""
         raise ScenarioError([f"{where}: no point {window}between the calendar's start ({start}) and {until}"])
-    notes = frame["note"].fillna("").astype(str).str.strip().str.lower() if "note" in frame else pd.Series("", index=frame.index)
-    bound = frame["bound"].fillna("").astype(str).str.strip().str.lower() if "bound" in frame else pd.Series("", index=frame.index)
+    notes, bound = (frame[c].fillna("").astype(str).str.strip().str.lower() if c in frame
+                    else pd.Series("", index=frame.index) for c in ("note", "bound"))
     points = pd.DataFrame({
         "date": frame["date"].dt.date, "day": frame["day"].astype(int), "side": frame["side"],
         "column": frame["side"].map(SIDES), "value": frame["cumulative_released"].astype(float),

@@ -290,7 +290,8 @@ def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, e
             if readable(f"protocol.{name}", "protocol.government_prisoners") \
                     and getattr(protocol, name) > protocol.government_prisoners:
                 problems.append((f"protocol.{name}", "is more than protocol.government_prisoners"))
-    if protocol is not None and calendar is not None and readable("protocol.upfront_start_day", "calendar.horizon_days") \
+    if protocol is not None and calendar is not None \
+            and readable("protocol.upfront_start_day", "calendar.horizon_days") \
             and protocol.upfront_start_day >= calendar.horizon_days:
         problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
     if events is not None:
