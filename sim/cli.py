@@ -20,6 +20,8 @@ from typing import NoReturn
 from sim import DEFAULT_RUNS, DEFAULT_SEED
 from sim.experiments import storage
 from sim.experiments.pool import default_workers
+from sim.model.errors import did_you_mean
+from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import ScenarioError, json_schema, load, reference_markdown, to_yaml
 
 EXIT_USAGE = 2
@@ -378,6 +380,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     outcomes = [o.strip() for o in args.outcome.split(",") if o.strip()]
+    wrong = [f"unknown outcome {o!r}{did_you_mean(o, OUTCOMES)}" for o in outcomes if o not in OUTCOMES]
+    if wrong or not outcomes:
+        raise UsageError(f"--outcome {args.outcome}: {'; '.join(wrong) or 'no outcome given'}; choose one or more "
+                         f"of {', '.join(OUTCOMES)}")
     folder = Path(args.sweep)
     out = Path(args.out) if args.out else folder.parent / f"{folder.resolve().name}_{'_or_'.join(outcomes)}"
     storage.check_output(out, args.force)  # before the boxes are computed, not after

@@ -94,6 +94,65 @@ def test_a_record_missing_a_column_or_with_an_unknown_side_is_refused(tmp_path):
         assert_user_error(proc, "observed", fragment)
 
 
+BAD_RECORD = """date,side,cumulative_released,confidence,note
+10 April 2020,government_released_taliban,100,high,
+2020-04-20,taliban_released_government,abc,medium,"a note
+over two lines"
+
+2020-04-21,taliban_releasd_government,-5,hi,
+2020-04-22,taliban_released_government,5.5,medium,
+2020-02-30,government_released_taliban,,low,
+2020-04-23,government_released_taliban,300,high,
+"""
+
+
+def test_every_bad_row_of_the_record_is_one_line_naming_its_row_and_columns(tmp_path):
+    (tmp_path / "bad.csv").write_text(BAD_RECORD)
+    proc = swapsim("validate", tiny(tmp_path, observed="bad.csv"))
+    assert_user_error(proc)
+    where = f"{tmp_path / 'tiny.yaml'}: observed bad.csv: "
+    assert proc.stderr.splitlines() == [f"swapsim: {where}{line}" for line in (
+        # rows as a spreadsheet counts them: the header is row 1, a quoted cell over two lines is one row, an empty
+        # line an (empty) row; every bad row at once, each naming every bad column of it, in order
+        "row 2 (the header is row 1): column date: expected a date as YYYY-MM-DD, got '10 April 2020'",
+        "row 3 (the header is row 1): column cumulative_released: expected a whole number of prisoners, 0 or more, "
+        "got 'abc'",
+        "row 5 (the header is row 1): column side: unknown side 'taliban_releasd_government' (did you mean "
+        "'taliban_released_government'?); expected one of government_released_taliban, taliban_released_government; "
+        "column cumulative_released: expected a whole number of prisoners, 0 or more, got '-5'; column confidence: "
+        "unknown confidence grade 'hi'; expected one of high, medium, low",
+        "row 6 (the header is row 1): column cumulative_released: expected a whole number of prisoners, 0 or more, "
+        "got '5.5'",
+        "row 7 (the header is row 1): column date: '2020-02-30' is no calendar date (day is out of range for month); "
+        "column cumulative_released: empty; expected a whole number of prisoners, 0 or more",
+    )]
+    # calibrate refuses it the same way, before any run
+    assert_user_error(swapsim("calibrate", tmp_path / "tiny.yaml", "--out", tmp_path / "out"), *proc.stderr.split(
+        "swapsim: ")[1:2])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_record_with_many_bad_rows_prints_twenty_and_counts_the_rest(tmp_path):
+    rows = "".join(f"2020-04-{day:02d},government_released_taliban,many,high\n" for day in range(1, 31))
+    (tmp_path / "many.csv").write_text("date,side,cumulative_released,confidence\n" + rows)
+    frame = records.read_frame(tmp_path / "many.csv", "many.csv")
+    problems = records.frame_problems(frame, where="many.csv", weights={"high": 1.0})
+    assert len(problems) == records.MAX_ROW_LINES + 1
+    assert problems[0].startswith("many.csv: row 2 ") and problems[19].startswith("many.csv: row 21 ")
+    assert problems[-1] == "many.csv: and 10 more bad rows"
+    (tmp_path / "grade.csv").write_text("date,side,cumulative_released,confidence\n"
+                                        "2020-04-01,government_released_taliban,3,medum\n")
+    frame = records.read_frame(tmp_path / "grade.csv", "grade.csv")
+    assert records.frame_problems(frame, where="grade.csv", weights={"high": 1.0, "medium": 0.5}) == [
+        "grade.csv: row 2 (the header is row 1): column confidence: unknown confidence grade 'medum' (did you mean "
+        "'medium'?); expected one of high, medium"]
+    (tmp_path / "cols.csv").write_text("when,side,count\n2020-04-01,government_released_taliban,3\n")
+    frame = records.read_frame(tmp_path / "cols.csv", "cols.csv")
+    assert records.frame_problems(frame, where="cols.csv", weights={"high": 1.0}) == [
+        "cols.csv: missing column(s) date, cumulative_released, confidence (needed: date, side, cumulative_released, "
+        "confidence; optional: note, bound)"]
+
+
 def test_the_record_stops_at_until_and_reads_lower_bounds_from_the_note():
     spec = calibration_spec.load_spec(SPEC)
     record = calibration_spec.load_record(spec)
@@ -210,8 +269,20 @@ def test_resume_refuses_another_spec(tmp_path):
     spec = calibration_spec.load_spec(tiny(tmp_path))
     finished(spec, tmp_path / "fit")
     other = calibration_spec.load_spec(tiny(tmp_path, name="other", seed=6))
-    with pytest.raises(calibration.ResumeError, match="calibration spec"):
+    with pytest.raises(calibration.ResumeError) as err:
         calibration.Calibration(other, tmp_path / "fit").resume()
+    assert str(err.value) == (f"{tmp_path / 'fit'}: the calibration spec changed since this folder was started "
+                              "(seed: 5 there, 6 now); use a new --out, or --force to start over")
+    # the same spec over an edited base scenario: the spec is the same, so the base or the record changed
+    base = tmp_path / "base.yaml"
+    base.write_text(f"extends: {ROOT / 'scenarios' / 'decree_2020.yaml'}\n")
+    path = tiny(tmp_path, name="own_base", base=str(base))
+    calibration.open_folder(calibration.Calibration(calibration_spec.load_spec(path), tmp_path / "fit2"), False, False)
+    base.write_text(f"extends: {ROOT / 'scenarios' / 'decree_2020.yaml'}\ngovernment: {{memory: 0.9}}\n")
+    with pytest.raises(calibration.ResumeError) as err:
+        calibration.Calibration(calibration_spec.load_spec(path), tmp_path / "fit2").resume()
+    assert "its base scenario or its record changed since this folder was started (the spec is the same; its base " \
+           "scenario or its record was edited)" in str(err.value)
 
 
 @pytest.mark.slow
@@ -431,6 +502,9 @@ def test_score_judges_a_forecast_on_the_record_after_its_window(fitted, tmp_path
     assert_user_error(swapsim("score", fitted), "not a forecast folder")
     assert_user_error(swapsim("score", forecast, "--observed", tmp_path / "none.csv", "--out", tmp_path / "x"),
                       "none.csv")
+    (tmp_path / "bad.csv").write_text(BAD_RECORD)
+    assert_user_error(swapsim("score", forecast, "--observed", tmp_path / "bad.csv", "--out", tmp_path / "x"),
+                      f"--observed {tmp_path / 'bad.csv'}: row 2 (the header is row 1): column date: expected a date")
 
 
 def _damage(folder: Path, how: str) -> None:
@@ -662,4 +736,35 @@ def test_seed_on_the_command_line_replaces_the_specs(tmp_path):
         runs[seed] = pd.read_parquet(out / "posterior.parquet")
     assert runs[5]["seed"].tolist() != runs[6]["seed"].tolist()
     resumed = swapsim("calibrate", path, "--seed", 6, "--out", tmp_path / "seed5", "--resume")
-    assert_user_error(resumed, "changed since this folder was started")
+    assert_user_error(resumed, "the calibration spec changed since this folder was started (seed: 5 there, 6 now)")
+
+
+def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):
+    """A bad prior does not hide a misspelt path beside it, a misspelt key under `fixed:` or a bad record row."""
+    (tmp_path / "bad.csv").write_text(BAD_RECORD)
+    path = tiny(tmp_path, observed="bad.csv", fixed={"verification.enabled": True, "verificaton.start_day": 27},
+                parameters={"government.initial_trust": {"low": 0.1, "high": 0.7, "scael": "log"},
+                            "government.initial_trus": {"low": 0.1, "high": 0.7}, "taliban.initial_trust": 3})
+    with pytest.raises(ScenarioError) as err:
+        calibration_spec.load_spec(path)
+    lines = [line.removeprefix(f"{path}: ") for line in err.value.problems]
+    assert lines[:4] == [
+        "parameters.government.initial_trust.scael: unknown key; did you mean 'scale'? (`swapsim schema "
+        "--calibration` lists every key)",
+        "parameters.taliban.initial_trust: expected a mapping with the keys low, high, scale, got 3",
+        "parameters.government.initial_trus: no such scenario parameter; did you mean 'government.initial_trust'?",
+        "fixed.verificaton.start_day: no such scenario parameter; did you mean 'verification.start_day'?",
+    ]
+    assert len(lines) == 9 and all(line.startswith("observed bad.csv: row ") for line in lines[4:]), lines
+    # with the spec's own errors fixed, the others are still there, and no new one appears
+    path = tiny(tmp_path, observed="bad.csv", fixed={"verificaton.start_day": 27})
+    with pytest.raises(ScenarioError) as err:
+        calibration_spec.load_spec(path)
+    assert [line.removeprefix(f"{path}: ") for line in err.value.problems] == lines[3:]
+
+
+def test_a_misspelt_key_does_not_hide_the_budget_check(tmp_path):
+    path = tiny(tmp_path, particle=10, particles=1000, simulations=2000)
+    with pytest.raises(ScenarioError) as err:
+        calibration_spec.load_spec(path)
+    assert [line.removeprefix(f"{path}: ").split(":")[0] for line in err.value.problems] == ["particle", "simulations"]

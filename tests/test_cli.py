@@ -201,7 +201,7 @@ def test_the_next_command_removes_what_a_killed_one_left(tmp_path):
 BAD_FILES = {
     "unknown_key.yaml": ("protocol:\n  tranche_sise: 400\n", "protocol.tranche_sise", "unknown key"),
     "out_of_range.yaml": ("government:\n  initial_trust: 1.5\n", "government.initial_trust", "1.5"),
-    "wrong_type.yaml": ("protocol:\n  tranche_size: many\n", "protocol.tranche_size", "integer"),
+    "wrong_type.yaml": ("protocol:\n  tranche_size: many\n", "protocol.tranche_size", "expected a whole number"),
     "malformed.yaml": ("protocol: [1,\n", "malformed YAML", "line"),
     "inconsistent.yaml": ("protocol:\n  tranche_size: 6000\n", "protocol.tranche_size", "government_prisoners"),
     "late_event.yaml": ("events:\n  - type: ceasefire\n    day: 500\n", "events.0", "horizon"),
@@ -480,6 +480,16 @@ def test_discover_refuses_its_out_before_it_computes(tmp_path):
     proc = swapsim("discover", ROOT / "scenarios", "--outcome", "deadlocked", "--out", afile)
     assert_user_error(proc, f"{afile}: exists and is not a folder")
     assert time.monotonic() - started < 30
+
+
+def test_discover_names_a_misspelt_outcome_with_the_one_meant(tmp_path):
+    proc = swapsim("discover", ROOT / "scenarios", "--outcome", "deadlok,colapsed", "--out", tmp_path / "d")
+    assert_user_error(proc)
+    assert proc.stderr.strip() == (
+        "swapsim: --outcome deadlok,colapsed: unknown outcome 'deadlok' (did you mean 'deadlocked'?); unknown outcome "
+        "'colapsed' (did you mean 'collapsed'?); choose one or more of completed, collapsed, deadlocked, partial")
+    assert_user_error(swapsim("discover", ROOT / "scenarios", "--outcome", ","), "--outcome ,: no outcome given")
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("change, fragments", [

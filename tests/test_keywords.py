@@ -115,7 +115,8 @@ def test_a_value_out_of_range_is_caught_by_the_schema_at_its_path():
     assert line == "ExchangeModel: government.initial_trust: must be at most 1.0 (got 1.5)"
 
     line = one_line_error(lambda: ExchangeModel("decree_2020", 1, protocol__commander_policy="never"))
-    assert line.startswith("ExchangeModel: protocol.commander_policy: ") and "'first_batch'" in line
+    assert line.startswith("ExchangeModel: protocol.commander_policy: ")
+    assert "expected one of refuse, first_batch" in line
 
     line = one_line_error(lambda: ExchangeModel("decree_2020", 1, protocol__upfront_batch=6000))
     assert line == "ExchangeModel: protocol.upfront_batch: is more than protocol.government_prisoners"

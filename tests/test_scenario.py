@@ -699,3 +699,132 @@ def test_the_schema_and_the_reference_say_what_a_parameter_needs():
         {"path": "protocol.commander_policy", "in": ["after_fraction"]}, {"path": "protocol.commanders", "above": 0}]
     assert "only with protocol.commander_policy: after_fraction" in protocol["commander_release_fraction"]["description"]
     assert "only with verification.enabled: true" in sc.reference_markdown()
+
+
+# ---------------------------------------------------------------- every problem at once, in the project's words
+
+
+def test_one_pass_reports_the_checks_between_fields_beside_every_other_problem(tmp_path):
+    """A misspelt event type, a bad value or an unknown key does not hide the checks between fields: those that
+    read only valid values run, every event that can be dated is checked against the horizon."""
+    path = tmp_path / "many.yaml"
+    path.write_text("calendar: {horizon_days: 100}\n"
+                    "protocol: {upfront_batch: abc, tranche_size: 6000, comanders: 1}\n"
+                    "events:\n"
+                    "  - {type: ceasfire, day: 500, id: a}\n"
+                    "  - {type: ceasefire, day: 300, duration_days: 3, id: a}\n"
+                    "  - {type: ceasefire, day: 50, duration_days: 3}\n")
+    with pytest.raises(ScenarioError) as err:
+        load(path)
+    assert sorted(line.removeprefix(f"{path}: ") for line in err.value.problems) == sorted([
+        "protocol.upfront_batch: expected a whole number (got 'abc')",
+        "protocol.comanders: unknown key; did you mean 'commanders'? (`swapsim schema` lists every key)",
+        "events.0: unknown event type 'ceasfire' (did you mean 'ceasefire'?); expected one of ceasefire, "
+        "policy_change, political_split, pressure_shock, spoiler_surge",
+        "protocol.tranche_size: is more than protocol.government_prisoners",
+        "events.1.id: 'a' is also the id of events.0 (ids must be unique)",
+        "events.0: falls on day 500, outside the horizon 0..99",
+        "events.1: falls on day 300, outside the horizon 0..99",
+    ])
+
+
+def test_a_check_reading_a_bad_value_is_skipped_not_run_on_the_default(tmp_path):
+    path = tmp_path / "bad.yaml"
+    # government_prisoners is wrong itself: comparing tranche_size with its default (5,000) would mislead
+    path.write_text("calendar: {horizon_days: xyz}\nprotocol: {government_prisoners: xyz, tranche_size: 6000}\n"
+                    "events:\n  - {type: ceasefire, day: 500, duration_days: 3}\n")
+    with pytest.raises(ScenarioError) as err:
+        load(path)
+    assert [line.split(": ")[1] for line in err.value.problems] == ["calendar.horizon_days",
+                                                                    "protocol.government_prisoners"]
+
+
+PYDANTIC_PHRASES = ("Input should", "String should", "instance of", "valid dictionary", "pattern", "type=",
+                    "Value error", "validation error", "Field required", "Extra inputs")
+# Every kind of pydantic error a file can cause, as (kind of file, text, a fragment of the line it must give).
+WORDING_CASES = {
+    "a mapping for a number": ("scenario", "government:\n  initial_trust: {a: 1}\n",
+                               "government.initial_trust: expected a number"),
+    "a list for a section": ("scenario", "government: [1, 2]\n",
+                             "government: expected a mapping with the keys initial_trust,"),
+    "text for a whole number": ("scenario", "protocol:\n  tranche_size: lots\n",
+                                "protocol.tranche_size: expected a whole number (got 'lots')"),
+    "a fraction for a whole number": ("scenario", "protocol:\n  tranche_size: 2.5\n",
+                                      "protocol.tranche_size: expected a whole number (got 2.5)"),
+    "infinity": ("scenario", "government:\n  initial_trust: .inf\n", "government.initial_trust: "),
+    "a number for text": ("scenario", "metadata:\n  description: 5\n", "metadata.description: expected text (got 5)"),
+    "a name with a space": ("scenario", "metadata:\n  name: 'a b'\n", "metadata.name: a name is letters"),
+    "a long name": ("scenario", f"metadata:\n  name: {'a' * 90}\n", "metadata.name: must have at most 80 characters"),
+    "a bad event id": ("scenario", "events:\n  - {type: ceasefire, day: 3, id: '1 x'}\n",
+                       "events.0.id: has characters that are not allowed here"),
+    "a misspelt choice": ("scenario", "protocol:\n  commander_policy: refuze\n",
+                          "protocol.commander_policy: unknown value 'refuze' (did you mean 'refuse'?); expected one of "
+                          "refuse, first_batch, verify_only, after_fraction"),
+    "events not a list": ("scenario", "events: 5\n", "events: expected a list (got 5)"),
+    "an event without a type": ("scenario", "events:\n  - {day: 3}\n", "events.0: missing 'type'"),
+    "a number for a prior": ("calibration", "parameters:\n  taliban.initial_trust: 3\n",
+                             "parameters.taliban.initial_trust: expected a mapping with the keys low, high, scale, "
+                             "got 3"),
+    "a misspelt scale": ("calibration", "parameters:\n  taliban.initial_trust: {low: 0.1, high: 0.5, scale: logg}\n",
+                         "parameters.taliban.initial_trust.scale: unknown value 'logg' (did you mean 'log'?); expected "
+                         "one of linear, log"),
+    "a misspelt prior key": ("calibration", "parameters:\n  taliban.initial_trust: {low: 0.1, hihg: 0.5}\n",
+                             "parameters.taliban.initial_trust.hihg: unknown key; did you mean 'high'?"),
+    "a missing prior end": ("calibration", "parameters:\n  taliban.initial_trust: {low: 0.1}\n",
+                            "parameters.taliban.initial_trust.high: required"),
+    "a misspelt method": ("calibration", "method: abc-smx\n",
+                          "method: unknown value 'abc-smx' (did you mean 'abc-smc'?)"),
+    "a negative weight": ("calibration", "weights: {high: -1}\n", "weights.high: must be more than 0"),
+    "no parameters": ("calibration", "parameters: {}\n", "parameters: no parameters to fit"),
+    "a misspelt sampler": ("sweep", "sampler: grd\n", "sampler: unknown sampler 'grd' (did you mean 'grid'?)"),
+    "a misspelt output": ("sweep", "outputs: [deadlok]\n", "outputs.0: unknown outcome 'deadlok' (did you mean "
+                                                             "'deadlocked'?)"),
+    "no outputs": ("sweep", "outputs: []\n", "outputs: must have at least 1 entries"),
+    "a text value": ("sweep", "parameters:\n  government.initial_trust: ['0.5']\n",
+                     "parameters.government.initial_trust: value '0.5': expected a number"),
+    "a bad shape": ("sweep", "parameters:\n  government.initial_trust: 0.5\n",
+                    "parameters.government.initial_trust: expected a list of values, a range"),
+    "text for replications": ("sweep", "replications: many\n", "replications: expected a whole number (got 'many')"),
+    "a misspelt range key": ("sweep", "parameters:\n  protocol.tranche_size: {start: 1, stop: 9, steps: 2}\n",
+                             "parameters.protocol.tranche_size.steps: unknown key; did you mean 'step'?"),
+}
+SPEC_BASES = {
+    "scenario": "",
+    "sweep": f"base: {DECREE}\nparameters:\n  government.initial_trust: [0.2, 0.4]\n",
+    "calibration": f"base: {DECREE}\nuntil: 2020-07-31\nparticles: 10\nsimulations: 100\n"
+                   "parameters:\n  government.initial_trust: {{low: 0.1, high: 0.7}}\n",
+}
+
+
+def _spec_text(kind: str, text: str) -> str:
+    """A file of `kind` whose keys are those of a valid one with `text`'s top-level keys in their place."""
+    data = yaml.safe_load(SPEC_BASES[kind].replace("{{", "{").replace("}}", "}")) or {}
+    data.update(yaml.safe_load(text))
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@pytest.mark.parametrize("case", sorted(WORDING_CASES))
+def test_every_kind_of_error_is_in_the_projects_words(tmp_path, case):
+    from sim.experiments import calibration_spec, sweep_spec
+
+    kind, text, fragment = WORDING_CASES[case]
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(_spec_text(kind, text))
+    loader = {"scenario": load, "sweep": sweep_spec.load_spec, "calibration": calibration_spec.load_spec}[kind]
+    with pytest.raises(ScenarioError) as err:
+        loader(path)
+    lines = err.value.problems
+    assert any(fragment in line for line in lines), lines
+    for line in lines:
+        assert line.startswith(f"{path}: "), line
+        assert not any(phrase in line for phrase in PYDANTIC_PHRASES), line
+
+
+def test_no_pydantic_error_kind_is_passed_on_in_pydantics_words():
+    """Each error kind pydantic has, given with pydantic's wording: the message is ours whatever the kind."""
+    from pydantic_core.core_schema import ErrorType
+
+    for kind in typing.get_args(ErrorType):
+        e = {"type": kind, "loc": ("x",), "msg": "Input should be a valid thing [type=x]", "input": 1, "ctx": {}}
+        words = sc._message(e, "swapsim schema", None)
+        assert words and not any(phrase in words for phrase in PYDANTIC_PHRASES), (kind, words)

@@ -373,15 +373,15 @@ BAD = {
     ),
     "unknown sobol output": (
         "sampler: sobol\nsamples: 8\noutputs: [deadlock]\nparameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n",
-        "outputs.0: unknown outcome 'deadlock'",
+        "outputs.0: unknown outcome 'deadlock' (did you mean 'deadlocked'?)",
     ),
     "a quoted number": (
         "parameters:\n  government.initial_trust: ['0.5']\n",
-        "parameters.government.initial_trust: value '0.5': Input should be a valid number",
+        "parameters.government.initial_trust: value '0.5': expected a number",
     ),
     "a fraction for an integer": (
         "parameters:\n  protocol.tranche_size: {start: 100, stop: 200, count: 3}\n  protocol.daily_capacity: [2.5]\n",
-        "parameters.protocol.daily_capacity: value 2.5: Input should be a valid integer",
+        "parameters.protocol.daily_capacity: value 2.5: expected a whole number",
     ),
     "a range over choices": (
         "parameters:\n  protocol.commander_policy: {start: 0, stop: 3, step: 1}\n",
@@ -459,8 +459,10 @@ def test_an_integer_event_field_gets_whole_numbers_from_a_sampler(tmp_path):
 
 
 @pytest.mark.parametrize("body, fragment", [
-    ("  events.eid_cesefire.duration_days: [1]\n", "no event with id 'eid_cesefire' (its ids: rival_presidents, "
-                                                   "aid_cut, eid_ceasefire)"),
+    ("  events.eid_cesefire.duration_days: [1]\n", "no event with id 'eid_cesefire' (did you mean 'eid_ceasefire'?) "
+                                                   "(its ids: rival_presidents, aid_cut, eid_ceasefire)"),
+    ("  events.eid_ceasefire.duraton_days: [1]\n", "a ceasefire event has no field 'duraton_days' (did you mean "
+                                                   "'duration_days'?) to vary"),
     ("  events.7.amount: [0.1]\n", "the base scenario has 3 events (positions 0 to 2)"),
     ("  events.aid_cut.duration_days: [3]\n", "a pressure_shock event has no field 'duration_days' to vary"),
     ("  events.aid_cut: [3]\n", "events.<id or position>.<field>"),
@@ -470,3 +472,45 @@ def test_bad_event_paths_get_one_line(tmp_path, body, fragment):
     with pytest.raises(ScenarioError) as err:
         spec_from(tmp_path, "parameters:\n" + body)
     assert any(fragment in line for line in err.value.problems), err.value.problems
+
+
+def test_every_problem_of_a_spec_is_reported_in_one_pass(tmp_path):
+    """A bad parameter does not hide a misspelt path beside it, nor the spec's errors its base scenario's."""
+    base = tmp_path / "base.yaml"
+    base.write_text("protocol:\n  tranche_sise: 400\n")
+    path = tmp_path / "s.yaml"
+    path.write_text("base: base.yaml\nreplicatons: 5\nparameters:\n  government.initial_trust: 0.5\n"
+                    "  government.intial_trust: [0.2]\n")
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert sorted(err.value.problems) == sorted([
+        f"{path}: replicatons: unknown key; did you mean 'replications'? (`swapsim schema --sweep` lists every key)",
+        f"{path}: parameters.government.initial_trust: expected a list of values, a range {{start, stop, step or "
+        "count} or bounds {low, high}",
+        f"{path}: parameters.government.intial_trust: no such scenario parameter; did you mean "
+        "'government.initial_trust'?",
+        f"{base}: protocol.tranche_sise: unknown key; did you mean 'tranche_size'? (`swapsim schema` lists every key)",
+    ])
+
+
+def test_a_misspelt_key_hides_neither_the_checks_between_fields_nor_the_base_scenarios(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"base: {DECREE}\nreplicatons: 5\nsampler: lhs\noutputs: [deadlok]\n"
+                    "parameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n")
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert [line.removeprefix(f"{path}: ").split(":")[0] for line in err.value.problems] == [
+        "replicatons", "samples", "outputs.0"]
+    # with the checks between fields passed, the values are tried on the base scenario, an unknown event aside
+    path.write_text(f"base: {DECREE}\nreplicatons: 5\nsampler: lhs\nsamples: 10\n"
+                    "parameters:\n  government.initial_trust: {low: 0.1, high: 0.9}\n"
+                    "  protocol.tranche_size: [100, 9000]\n  events.nope.amount: [1]\n")
+    with pytest.raises(ScenarioError) as err:
+        sweep.load_spec(path)
+    assert [line.removeprefix(f"{path}: ") for line in err.value.problems] == [
+        "replicatons: unknown key; did you mean 'replications'? (`swapsim schema --sweep` lists every key)",
+        "parameters.events.nope.amount: the base scenario has no event with id 'nope' (its ids: rival_presidents, "
+        "aid_cut, eid_ceasefire)",
+        "parameters.protocol.tranche_size: value 9000 makes the base scenario invalid: protocol.tranche_size: is "
+        "more than protocol.government_prisoners",
+    ]

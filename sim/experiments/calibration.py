@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.experiments import abc_smc, batches, storage
-from sim.experiments.calibration_spec import CalibrationSpec, Prior, base_scenario, load_record, spec_hash
+from sim.experiments import abc_smc, batches, chunks, storage
+from sim.experiments.calibration_spec import UNHASHED, CalibrationSpec, Prior, base_scenario, load_record, spec_hash
 from sim.experiments.provenance import code_version
 from sim.experiments.record import Record, at_points, distance
 from sim.experiments.seeds import SEED_RULE
@@ -224,7 +224,8 @@ class Calibration:
     def state(self) -> dict:
         stop = self.progress.stop
         return {
-            "spec_hash": spec_hash(self.spec), "code": code_version(), "seed_rule": SEED_RULE,
+            "spec_hash": spec_hash(self.spec), "spec": self.spec.model_dump(mode="json", exclude=UNHASHED),
+            "code": code_version(), "seed_rule": SEED_RULE,
             "simulations": self.progress.simulations,
             "generations": [g.stats() for g in self.progress.generations],
             "stop": None if stop is None else {"reason": stop.reason, "detail": stop.detail,
@@ -244,7 +245,12 @@ class Calibration:
         for key, what in (("spec_hash", "the calibration spec, its base or its record"),
                           ("code", "swapsim's version or commit"), ("seed_rule", "the random-number rule")):
             if old.get(key) != now[key]:
-                raise ResumeError(f"{self.out}: {what} changed since this folder was started; "
+                shown = ""
+                if key == "spec_hash" and isinstance(old.get("spec"), dict):  # folders since the spec is kept
+                    what, shown = chunks.what_differs(old["spec"], now["spec"], "the calibration spec",
+                                                      "its base scenario or its record")
+                    shown = f" ({shown})"
+                raise ResumeError(f"{self.out}: {what} changed since this folder was started{shown}; "
                                   "use a new --out, or --force to start over")
         self.progress.simulations = int(old["simulations"])
         for stats in old["generations"]:

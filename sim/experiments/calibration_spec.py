@@ -16,17 +16,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from sim import DEFAULT_SEED
 from sim.experiments import record as records
-from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, \
-    scenario_from_base
+from sim.experiments.sweep_spec import Bounds, SpecFile, _problems, _static_problems, is_event_path, joined, \
+    scenario_from_base, without_failing_keys
 from sim.model.scenario import Scenario, ScenarioError, Section, format_errors, inert_parameters, \
-    parameter_fields, read_raw, read_yaml, with_overrides
+    parameter_fields, path_problem, read_raw, read_yaml, with_overrides
 from sim.model.schema import NAME_PATTERN
 
 METHODS = ("abc-smc", "rejection")
+UNHASHED = frozenset({"description", "name", "predictive_runs"})  # keys that change no simulation of the fit
 Weight = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 
 
@@ -104,14 +105,14 @@ class CalibrationSpec(SpecFile):
     @field_validator("parameters")
     @classmethod
     def _known(cls, parameters: dict[str, Prior]) -> dict[str, Prior]:
+        if not parameters:
+            raise _problems([("", "no parameters to fit; give at least one dotted path with its prior, e.g. "
+                                  "government.initial_trust: {low: 0.1, high: 0.7}")])
         problems = []
         for path, prior in parameters.items():
-            if is_event_path(path):
-                problems.append((path, "an event's fields cannot be fitted; fit scenario parameters (dotted paths "
-                                       "such as government.initial_trust)"))
-                continue
-            if path in parameter_fields() and parameter_fields()[path].annotation not in (int, float):
-                problems.append((path, "only numeric parameters can be fitted (whole numbers or fractions)"))
+            wrong = fit_path_problem(path)
+            if wrong:
+                problems.append((path, wrong))
                 continue
             ends = Bounds(low=prior.low, high=prior.high)
             problems += [(path, message) for message in _static_problems(path, ends)]
@@ -137,6 +138,18 @@ class CalibrationSpec(SpecFile):
         return dict(self.parameters)
 
 
+def fit_path_problem(path: str) -> str | None:
+    """Why a dotted path cannot be fitted (an event's field, no parameter, not a number), or None."""
+    if is_event_path(path):
+        return "an event's fields cannot be fitted; fit scenario parameters (dotted paths such as " \
+               "government.initial_trust)"
+    if path not in parameter_fields():
+        return path_problem(path)
+    if parameter_fields()[path].annotation not in (int, float):
+        return "only numeric parameters can be fitted (whole numbers or fractions)"
+    return None
+
+
 def json_schema() -> dict:
     """The JSON Schema of a calibration spec file."""
     schema = CalibrationSpec.model_json_schema()
@@ -146,15 +159,59 @@ def json_schema() -> dict:
 
 
 def spec_from_dict(data: dict, source: str = "<calibration>", folder: str | Path | None = None) -> CalibrationSpec:
-    """Validate a calibration spec given as a dict; errors name `source`, paths are relative to `folder`."""
+    """Validate a calibration spec given as a dict; errors name `source`, paths are relative to `folder`.
+
+    Every problem is reported at once: the spec's own, its base scenario's with the fixed values, and its
+    record's, each checked as far as the rest allows."""
     try:
         spec = CalibrationSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(format_errors(source, err, "swapsim schema --calibration")) from None
+        lines = format_errors(source, err, "swapsim schema --calibration")
+        _, after = without_failing_keys(CalibrationSpec, data, err, source, "swapsim schema --calibration",
+                                        reads={"method", "particles", "simulations", "simulations_per_particle"})
+        raise ScenarioError(joined(lines, after, _unvalidated_problems(data, source, folder))) from None
     spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
-    base_scenario(spec)  # the base, its fixed values and the record must be valid too
-    load_record(spec)
+    problems, base = [], None
+    try:
+        base = base_scenario(spec)
+    except ScenarioError as err:
+        problems += err.problems
+    try:
+        problems += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
+    except ScenarioError as err:
+        problems += err.problems
+    if problems:
+        raise ScenarioError(problems)
+    load_record(spec, base=base)  # the fit window must hold points
     return spec
+
+
+def _unvalidated_problems(data: dict, source: str, folder: str | Path | None) -> list[str]:
+    """The problems of a spec that does not validate that its own errors do not show: parameter paths beside a
+    bad prior, the base scenario and its fixed values, and the record (read with its weights, or the default
+    ones when those are bad)."""
+    parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    lines = [f"{source}: parameters.{path}: {wrong}" for path in parameters if (wrong := fit_path_problem(str(path)))]
+    ready = {}
+    for key in ("base", "fixed", "observed", "weights"):
+        field = CalibrationSpec.model_fields[key]
+        try:
+            ready[key] = TypeAdapter(field.annotation).validate_python(data[key]) if key in data else \
+                field.get_default(call_default_factory=True)
+        except ValidationError:  # reported by the spec's errors; the default stands in, or no base at all
+            ready[key] = None if key == "base" else field.get_default(call_default_factory=True)
+    spec = CalibrationSpec.model_construct(**ready)
+    spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
+    if spec.base is not None:
+        try:
+            base_scenario(spec)
+        except ScenarioError as err:
+            lines += err.problems
+    try:
+        lines += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
+    except ScenarioError as err:
+        lines += err.problems
+    return lines
 
 
 def load_spec(path: str | Path) -> CalibrationSpec:
@@ -171,7 +228,11 @@ def load_spec(path: str | Path) -> CalibrationSpec:
 
 def base_scenario(spec: CalibrationSpec) -> Scenario:
     """The base scenario with the spec's fixed values."""
-    base = scenario_from_base(spec.base, spec.folder, spec.source, spec.name)
+    try:
+        base = scenario_from_base(spec.base, spec.folder, spec.source, spec.name)
+    except ScenarioError as err:  # the fixed values' paths can be checked without it
+        raise ScenarioError(err.problems + [f"{spec.source}: fixed.{path}: {path_problem(str(path))}"
+                                            for path in spec.fixed if path not in parameter_fields()]) from None
     if not spec.fixed:
         return base
     try:
@@ -195,20 +256,25 @@ def record_frame(spec: CalibrationSpec):
     return records.read_frame(spec.folder / spec.observed, f"{spec.source}: observed")
 
 
+def record_where(spec: CalibrationSpec) -> str:
+    """How messages name the spec's record: the spec's `observed` key and the CSV it names."""
+    return f"{spec.source}: observed" + (f" {spec.observed}" if spec.observed is not None else "")
+
+
 def load_record(spec: CalibrationSpec, until: dt.date | None = None, base: Scenario | None = None,
                 after: dt.date | None = None) -> records.Record:
     """The record's points up to `until` (default: the spec's), as days of the base scenario's calendar."""
     base = base or base_scenario(spec)
     totals = {"government_released": base.protocol.government_prisoners,
               "taliban_released": base.protocol.taliban_prisoners}
-    return records.record_points(record_frame(spec), where=f"{spec.source}: observed", weights=spec.weights,
+    return records.record_points(record_frame(spec), where=record_where(spec), weights=spec.weights,
                                  start=base.calendar.start_date, totals=totals, until=until or spec.until,
                                  after=after)
 
 
 def spec_hash(spec: CalibrationSpec) -> str:
     """sha256 of the spec, its resolved base and its record: changes whenever the calibration would."""
-    body = spec.model_dump(mode="json", exclude={"description", "name", "predictive_runs"})
+    body = spec.model_dump(mode="json", exclude=UNHASHED)
     body["base"] = base_scenario(spec).model_dump(mode="json")
     body["base"]["metadata"].pop("description", None)
     body["record"] = load_record(spec).points.astype(str).to_dict(orient="list")

@@ -73,7 +73,8 @@ def prepare(out: Path, manifest: dict, resume: bool, force: bool) -> tuple[dict,
                           ("posterior", "the posterior the runs draw their parameters from")):
             if old.get(key) != manifest[key]:
                 if key == "spec_hash":
-                    what, shown = _what_differs(old.get("spec"), manifest.get("spec"))
+                    what, shown = what_differs(old.get("spec"), manifest.get("spec"), "the sweep spec",
+                                               "the base scenario")
                 else:
                     shown = f"{old.get(key)} there, {manifest[key]} now"
                 raise ResumeError(f"{out}: {what} changed since this folder was started ({shown}); "
@@ -94,16 +95,17 @@ def _flat(value: object, prefix: str = "") -> dict[str, object]:
     return {prefix.rstrip("."): value}
 
 
-def _what_differs(old: object, new: object, shown: int = 3) -> tuple[str, str]:
-    """What changed between a sweep folder's spec and the spec now, in words: the keys whose values differ (an
-    override such as --replications among them), or the base scenario's contents when the spec is the same."""
+def what_differs(old: object, new: object, spec: str, files: str, shown: int = 3) -> tuple[str, str]:
+    """What changed between a folder's spec and the spec now, in words: `spec` ("the sweep spec") and the keys
+    whose values differ (an override such as --replications or --seed among them), or, when the spec is the
+    same, `files` ("the base scenario"), which the folder's hash also covers."""
     before, after = _flat(old or {}), _flat(new or {})
     keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
     if not keys:
-        return "the base scenario", "the spec is the same; the scenario file it names was edited"
+        return files, f"the spec is the same; {files} was edited"
     parts = [f"{k}: {before.get(k)!r} there, {after.get(k)!r} now" for k in keys[:shown]]
     more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-    return "the sweep spec", "; ".join(parts) + more
+    return spec, "; ".join(parts) + more
 
 
 def iter_chunk_frames(layout: Layout) -> Iterator[pd.DataFrame]:

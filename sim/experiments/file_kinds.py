@@ -3,9 +3,7 @@ wrong command is named for what it is, in one line, instead of a list of "unknow
 
 from __future__ import annotations
 
-import difflib
-
-from sim.model.errors import ScenarioError
+from sim.model.errors import ScenarioError, closest
 
 SCENARIO, SWEEP, CALIBRATION = "scenario file", "sweep spec", "calibration spec"
 COMMANDS = {SCENARIO: "run it with `swapsim run`", SWEEP: "run it with `swapsim sweep`",
@@ -38,9 +36,8 @@ def looks_like_calibration(data: dict) -> bool:
     known = calibration | sweep
 
     def votes(own: set[str]) -> int:
-        nearest = [difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75) for key in data
-                   if key not in known]
-        return len(set(data) & own) + sum(1 for near in nearest if near and near[0] in own)
+        nearest = [closest(str(key), sorted(known)) for key in data if key not in known]
+        return len(set(data) & own) + sum(1 for near in nearest if near in own)
 
     return votes(calibration - sweep) > votes(sweep - calibration)
 

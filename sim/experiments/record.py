@@ -8,7 +8,10 @@ the weight of one fact (docs/ODD.md, "Calibration").
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.model.scenario import ScenarioError
+from sim.model.errors import ScenarioError, did_you_mean
 from sim.model.yaml_files import is_file
 
 # The record's sides and the model column each is compared with.
@@ -44,17 +47,85 @@ class Record:
 def bundled_frame() -> pd.DataFrame:
     """The bundled 2020 record (sim/data/observed_2020/releases.csv), as read from the CSV."""
     with resources.as_file(resources.files("sim") / "data" / "observed_2020" / "releases.csv") as path:
-        return pd.read_csv(path)
+        return read_frame(path, "sim/data/observed_2020/releases.csv")
 
 
 def read_frame(path: Path, where: str) -> pd.DataFrame:
-    """A record's CSV; a one-line error naming `where` when it is missing or not CSV."""
+    """A record's CSV, every cell as the text written (so that a bad cell is reported as written, not as a
+    pandas guess); a one-line error naming `where` when it is missing or not CSV. The frame's `attrs["rows"]`
+    holds each data row's number, counted as a spreadsheet shows them (the header is row 1, a quoted cell over
+    several lines is one row, an empty line an empty row)."""
     if not is_file(path):
         raise ScenarioError([f"{where}: no such file {str(path)!r}"])
     try:
-        return pd.read_csv(path)
-    except (ValueError, OSError) as exc:
-        raise ScenarioError([f"{where}: {path} cannot be read as CSV: {exc}"]) from None
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        with open(path, newline="", encoding="utf-8") as stream:
+            rows = [number for number, row in enumerate(csv.reader(stream), start=1) if row]
+    except (ValueError, OSError, csv.Error) as exc:
+        raise ScenarioError([f"{where}: {path} cannot be read as CSV: {str(exc).splitlines()[0]}"]) from None
+    # csv counts rows as a spreadsheet does; pandas skips the empty ones, as `if row` does
+    frame.attrs["rows"] = rows[1:] if len(rows) == len(frame) + 1 else [i + 2 for i in range(len(frame))]
+    return frame
+
+
+MAX_ROW_LINES = 20  # lines of bad rows printed; the rest counted in one more line
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+WHOLE = re.compile(r"\d+")
+
+
+def frame_problems(frame: pd.DataFrame, *, where: str, weights: dict[str, float]) -> list[str]:
+    """Every problem of a record's table, one line per bad row naming the row (the header being row 1) and
+    each bad column: a required column missing, a date not written YYYY-MM-DD, a count that is not a whole
+    number of prisoners, a side or confidence grade that is not one of those known. At most MAX_ROW_LINES
+    lines of bad rows, then how many more."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        return [f"{where}: missing column(s) {', '.join(missing)} (needed: {', '.join(COLUMNS)}; optional: note, "
+                f"bound)"]
+    rows = frame.attrs.get("rows") or [i + 2 for i in range(len(frame))]
+    problems = []
+    for row, (date, side, count, grade) in zip(rows, frame[list(COLUMNS)].itertuples(index=False)):
+        bad = [f"column {column}: {why}" for column, why in (
+            ("date", _date_problem(date)), ("side", _choice_problem(side, "side", SIDES)),
+            ("cumulative_released", _count_problem(count)),
+            ("confidence", _choice_problem(grade, "confidence grade", weights))) if why]
+        if bad:
+            problems.append(f"{where}: row {row} (the header is row 1): {'; '.join(bad)}")
+    if len(problems) > MAX_ROW_LINES:
+        problems[MAX_ROW_LINES:] = [f"{where}: and {len(problems) - MAX_ROW_LINES} more bad rows"]
+    return problems
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """A cell as a message quotes it: cut to `limit` characters, so that a bad row stays one readable line."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text):,} characters)"
+
+
+def _date_problem(value: object) -> str | None:
+    text = str(value).strip()
+    try:
+        if ISO_DATE.fullmatch(text):
+            dt.date.fromisoformat(text)
+            return None
+    except ValueError as exc:
+        return f"{text!r} is no calendar date ({exc})"
+    return f"expected a date as YYYY-MM-DD, got {_cut(text)}" if text else "empty; expected a date as YYYY-MM-DD"
+
+
+def _count_problem(value: object) -> str | None:
+    text = str(value).strip()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0 or WHOLE.fullmatch(text):
+        return None
+    return f"expected a whole number of prisoners, 0 or more, got {_cut(text)}" if text else \
+        "empty; expected a whole number of prisoners, 0 or more"
+
+
+def _choice_problem(value: object, what: str, known: Iterable[str]) -> str | None:
+    text = str(value).strip()
+    if text in known:
+        return None
+    return f"unknown {what} {_cut(text)}{did_you_mean(text, known)}; expected one of {', '.join(known)}" if text else \
+        f"empty; expected one of {', '.join(known)}"
 
 
 def record_points(frame: pd.DataFrame, *, where: str, weights: dict[str, float], start: dt.date,
@@ -62,24 +133,14 @@ def record_points(frame: pd.DataFrame, *, where: str, weights: dict[str, float],
     """The record's points after `after` and up to `until`, as days since `start`, weighed by confidence.
 
     `totals` gives each model column's total (prisoners held at the start): small counts are compared at
-    ERROR_FLOOR of it.
+    ERROR_FLOOR of it. Raises ScenarioError with every problem of the table (`frame_problems`).
     """
-    missing = set(COLUMNS) - set(frame.columns)
-    if missing:
-        raise ScenarioError([f"{where}: missing column(s) {', '.join(sorted(missing))} "
-                             f"(needed: {', '.join(COLUMNS)})"])
-    problems = []
-    dates = pd.to_datetime(frame["date"], errors="coerce")
-    if dates.isna().any():
-        problems.append(f"{where}: row {int(dates.isna().to_numpy().argmax()) + 2}: date is not YYYY-MM-DD")
-    unknown = sorted(set(frame["side"]) - set(SIDES))
-    if unknown:
-        problems.append(f"{where}: unknown side {unknown[0]!r}; expected one of {', '.join(SIDES)}")
-    grades = sorted(set(frame["confidence"]) - set(weights))
-    if grades:
-        problems.append(f"{where}: confidence {grades[0]!r} has no weight in `weights` ({', '.join(weights)})")
+    problems = frame_problems(frame, where=where, weights=weights)
     if problems:
         raise ScenarioError(problems)
+    frame = frame.assign(side=frame["side"].astype(str).str.strip(),
+                         confidence=frame["confidence"].astype(str).str.strip())
+    dates = pd.to_datetime(frame["date"].astype(str).str.strip(), format="%Y-%m-%d")
     begin = pd.Timestamp(start)
     frame = frame.assign(date=dates, day=(dates - begin).dt.days)
     keep = frame["day"] >= 0
@@ -91,8 +152,8 @@ def record_points(frame: pd.DataFrame, *, where: str, weights: dict[str, float],
     if frame.empty:
         window = f"after {after} and " if after else ""
         raise ScenarioError([f"{where}: no point {window}between the calendar's start ({start}) and {until}"])
-    notes = frame["note"].fillna("").astype(str).str.lower() if "note" in frame else pd.Series("", index=frame.index)
-    bound = frame["bound"].fillna("").astype(str).str.lower() if "bound" in frame else pd.Series("", index=frame.index)
+    notes, bound = (frame[c].fillna("").astype(str).str.strip().str.lower() if c in frame
+                    else pd.Series("", index=frame.index) for c in ("note", "bound"))
     points = pd.DataFrame({
         "date": frame["date"].dt.date, "day": frame["day"].astype(int), "side": frame["side"],
         "column": frame["side"].map(SIDES), "value": frame["cumulative_released"].astype(float),

@@ -49,9 +49,10 @@ from sim.model.scenario import (
     Scenario,
     ScenarioError,
     Section,
-    closest,
+    error_words,
     format_errors,
     from_dict,
+    path_problem,
     inert_parameters,
     parameter_fields,
     load,
@@ -60,6 +61,7 @@ from sim.model.scenario import (
     resolve_extends,
     with_overrides,
 )
+from sim.model.errors import did_you_mean
 from sim.model.schema import NAME_PATTERN
 from sim.model.yaml_files import is_file
 
@@ -300,7 +302,8 @@ class SweepSpec(SpecFile):
             problems.append(("sampler", "sampler sobol needs SALib: pip install 'swapsim[sensitivity]'"))
         for i, name in enumerate(self.outputs):
             if name not in OUTCOMES:
-                problems.append((f"outputs.{i}", f"unknown outcome {name!r}; expected one of {', '.join(OUTCOMES)}"))
+                problems.append((f"outputs.{i}", f"unknown outcome {name!r}{did_you_mean(name, OUTCOMES)}; "
+                                                 f"expected one of {', '.join(OUTCOMES)}"))
         if problems:
             raise _problems(problems)
         return self
@@ -334,12 +337,14 @@ def event_field(base: Scenario, path: str) -> tuple[int, FieldInfo]:
         found = [i for i, event in enumerate(events) if event.id == ref]
         if not found:
             ids = ", ".join(e.id for e in events if e.id) or "none"
-            raise ValueError(f"the base scenario has no event with id {ref!r} (its ids: {ids})")
+            raise ValueError(f"the base scenario has no event with id {ref!r}"
+                             f"{did_you_mean(ref, [e.id for e in events if e.id])} (its ids: {ids})")
         index = found[0]
     fields = type(events[index]).model_fields
     if name not in fields or name in ("type", "id"):
-        names = ", ".join(f for f in fields if f not in ("type", "id"))
-        raise ValueError(f"a {events[index].type} event has no field {name!r} to vary (its fields: {names})")
+        names = [f for f in fields if f not in ("type", "id")]
+        raise ValueError(f"a {events[index].type} event has no field {name!r}{did_you_mean(name, names)} to vary "
+                         f"(its fields: {', '.join(names)})")
     return index, fields[name]
 
 
@@ -405,22 +410,23 @@ def _value_problem(path: str, value: Any) -> str | None:
             return f"value {value!r} is out of range ({_span(path)})"
         if e["type"] == "literal_error":
             return f"value {value!r} is not one of {', '.join(map(str, parameter_fields()[path].annotation.__args__))}"
-        return f"value {value!r}: {e['msg']}"
+        return f"value {value!r}: {error_words(e)}"
     return None
+
+
+def path_problems(path: str) -> list[str]:
+    """Problems of a parameter's dotted path alone (an event's is checked against the base scenario's events
+    once it is loaded, in `check`)."""
+    if is_event_path(path):
+        return [] if EVENT_PATH.match(path) else [
+            "an event parameter is named events.<id or position>.<field>, for instance events.eid_ceasefire.duration_days"]
+    return [] if path in parameter_fields() else [path_problem(path)]
 
 
 def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]:
     """Problems of one parameter that need no base scenario: its path and the type and range of its values."""
-    paths = parameter_fields()
-    if is_event_path(path):  # checked against the base scenario's events once it is loaded (`check`)
-        return [] if EVENT_PATH.match(path) else [
-            "an event parameter is named events.<id or position>.<field>, for instance events.eid_ceasefire.duration_days"]
-    if path not in paths:
-        sections = {p.split(".")[0] for p in paths}
-        if path in sections:
-            return [f"is a section, not a parameter; give a dotted path like {path}.{_first_in(path)}"]
-        near = closest(path, paths)
-        return ["no such scenario parameter" + (f"; did you mean {near!r}?" if near else "")]
+    if is_event_path(path) or path not in parameter_fields():
+        return path_problems(path)
     if isinstance(value, (Range, Bounds)) and not _is_numeric(path):
         kind = "a range" if isinstance(value, Range) else "bounds"
         return [f"{kind} needs a numeric parameter; give a list of values instead"]
@@ -428,10 +434,6 @@ def _static_problems(path: str, value: ValuesList | Range | Bounds) -> list[str]
     if len(problems) > 3:
         problems[3:] = [f"and {len(problems) - 3} more values with problems"]
     return problems
-
-
-def _first_in(section: str) -> str:
-    return next(p for p in parameter_fields() if p.startswith(section + ".")).split(".", 1)[1]
 
 
 def _used_values(path: str, value: ValuesList | Range | Bounds, base: Scenario | None = None) -> list[Any]:
@@ -469,7 +471,19 @@ def spec_from_dict(data: dict, source: str = "<sweep>", folder: str | Path | Non
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(format_errors(source, err, "swapsim schema --sweep")) from None
+        lines = format_errors(source, err, "swapsim schema --sweep")
+        paths = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+        extra = [f"{source}: parameters.{path}: {line}" for path in paths for line in path_problems(str(path))]
+        spec, after = without_failing_keys(SweepSpec, data, err, source, "swapsim schema --sweep",
+                                           reads={"sampler", "samples", "parameters", "outputs"})
+        deep = []
+        if spec is not None and not failing_keys(err) & {"base", "parameters", "sampler", "samples", "seed"}:
+            spec._source, spec._folder = source, Path(folder) if folder is not None else None
+            try:
+                check(spec)
+            except ScenarioError as again:
+                deep = again.problems
+        raise ScenarioError(joined(lines, extra, after, base_problems(data, source, folder, "sweep"), deep)) from None
     spec._source = source
     spec._folder = Path(folder) if folder is not None else None
     check(spec)
@@ -495,6 +509,47 @@ def load_spec(path: str | Path, **changes: Any) -> SweepSpec:
     return spec_from_dict(data, str(path), path.parent)
 
 
+def failing_keys(err: ValidationError) -> set[str]:
+    """The top-level keys of a file that a validation error is about (unknown keys among them)."""
+    return {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+
+
+def without_failing_keys(model: type[SpecFile], data: dict, err: ValidationError, source: str, schema_command: str,
+                         reads: set[str]) -> tuple[SpecFile | None, list[str]]:
+    """The spec validated again without the keys that failed, so that its checks between fields (which pydantic
+    skips once a field fails) report beside them: the spec (None if it still fails) and the problems of those
+    checks. Nothing when the failing keys include one the checks read (`reads`): they would judge a default."""
+    bad = failing_keys(err)
+    if not bad or bad & reads or any(not e["loc"] for e in err.errors()):
+        return None, []
+    try:
+        return model.model_validate({k: v for k, v in data.items() if k not in bad}), []
+    except ValidationError as again:
+        lines = format_errors(source, again, schema_command)
+        return None, [line for line in lines if not any(line.startswith((f"{source}: {key}:", f"{source}: {key}."))
+                                                        for key in bad)]
+
+
+def joined(*groups: list[str]) -> list[str]:
+    """Lines of problems found by several checks, each once, in order."""
+    return list(dict.fromkeys(line for group in groups for line in group))
+
+
+def base_problems(data: dict, source: str, folder: str | Path | None, name: str) -> list[str]:
+    """The problems of a spec's `base:` when the spec as a whole does not validate, so that they are reported
+    beside the spec's own (none when `base` is not even a path or a mapping: the spec's errors say so)."""
+    base = data.get("base")
+    if not isinstance(base, (str, dict)):
+        return []
+    own = data.get("name")
+    name = own if isinstance(own, str) and re.fullmatch(NAME_PATTERN, own) else name
+    try:
+        scenario_from_base(base, Path(folder) if folder is not None else Path.cwd(), source, name)
+    except ScenarioError as err:
+        return err.problems
+    return []
+
+
 def check(spec: SweepSpec) -> None:
     """Apply every value the sweep uses, then the design points, to the base scenario; raise on any problem.
 
@@ -509,16 +564,16 @@ def check(spec: SweepSpec) -> None:
 
 def _value_problems(spec: SweepSpec, base: Scenario) -> list[str]:
     problems: list[str] = []
+    unknown = set()  # event paths the base scenario has no field for: their values cannot be tried
     for path in spec.parameters:
         if is_event_path(path):
             try:
                 event_field(base, path)
             except ValueError as err:
                 problems.append(f"{spec.source}: parameters.{path}: {err}")
-    if problems:
-        return problems
+                unknown.add(path)
     for path, value in spec.parameters.items():
-        for v in _used_values(path, value, base):
+        for v in [] if path in unknown else _used_values(path, value, base):
             for line in _override_problems(base, {path: v}):
                 msg = f"{spec.source}: parameters.{path}: value {v!r} makes the base scenario invalid: {line}"
                 if msg not in problems:

@@ -8,7 +8,6 @@ errors, and every error names the file and the dotted field path.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import json
 import re
@@ -21,9 +20,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, Tag, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
+from pydantic_core.core_schema import ErrorType
 
-from sim.model.errors import ScenarioError
-from sim.model.events import EVENT_TAGS, Event
+from sim.model.errors import ScenarioError, closest, did_you_mean
+from sim.model.events import EVENT_TAGS, BaseEvent, Event
 from sim.model.schema import NAME_PATTERN, F, Section, WrongKind, above, needs_of, one_of, yaml_word
 from sim.model.yaml_files import NoSuchDate, is_file, read_yaml
 
@@ -275,42 +275,83 @@ class Scenario(Section):
         return sorted(((ev.resolve_day(start), ev) for ev in self.events), key=lambda t: t[0])
 
 
-def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, events: list | None) -> list[tuple[str, str]]:
-    """Checks between fields, as (path, message); a check whose section is missing (None) is skipped."""
+def cross_field_problems(protocol: Protocol | None, calendar: Calendar | None, events: list | None,
+                         broken: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Checks between fields, as (path, message). A check whose section is missing (None), or that reads a field
+    named in `broken` (`protocol.tranche_size`: a value that failed its own check), is skipped; so is an event
+    given as None."""
+
+    def readable(*paths: str) -> bool:
+        return not broken.intersection(paths)
+
     problems = []
     if protocol is not None:
         for name in ("commanders", "upfront_batch", "tranche_size"):
-            if getattr(protocol, name) > protocol.government_prisoners:
+            if readable(f"protocol.{name}", "protocol.government_prisoners") \
+                    and getattr(protocol, name) > protocol.government_prisoners:
                 problems.append((f"protocol.{name}", "is more than protocol.government_prisoners"))
-    if protocol is not None and calendar is not None and protocol.upfront_start_day >= calendar.horizon_days:
+    if protocol is not None and calendar is not None \
+            and readable("protocol.upfront_start_day", "calendar.horizon_days") \
+            and protocol.upfront_start_day >= calendar.horizon_days:
         problems.append(("protocol.upfront_start_day", "is not before calendar.horizon_days"))
     if events is not None:
         seen: dict[str, int] = {}
         for i, ev in enumerate(events):
-            if ev.id is not None and seen.setdefault(ev.id, i) != i:
+            if ev is not None and ev.id is not None and seen.setdefault(ev.id, i) != i:
                 problems.append((f"events.{i}.id", f"'{ev.id}' is also the id of events.{seen[ev.id]} (ids must be unique)"))
-    if calendar is not None and events is not None:
+    if calendar is not None and events is not None and readable("calendar.start_date", "calendar.horizon_days"):
         for i, ev in enumerate(events):
-            day = ev.resolve_day(calendar.start_date)
-            if not 0 <= day < calendar.horizon_days:
+            day = None if ev is None else ev.resolve_day(calendar.start_date)
+            if day is not None and not 0 <= day < calendar.horizon_days:
                 problems.append((f"events.{i}", f"falls on day {day}, outside the horizon 0..{calendar.horizon_days - 1}"))
     return problems
 
 
-def _sections_that_validate(data: dict) -> tuple[Protocol | None, Calendar | None, list | None]:
-    """The protocol, calendar and events of a file whose other fields fail, where they are valid themselves."""
+def _sections_that_validate(data: dict) -> tuple[Protocol | None, Calendar | None, list | None, frozenset[str]]:
+    """The protocol, calendar and events of a file that fails, as far as they are valid, so that the checks
+    between fields run beside the other problems: a section with its failing fields at their defaults (and
+    those fields named, as `protocol.tranche_size`, for the checks to skip them), each event that is valid (an
+    event that is not only with its id, day and date, when those are), and None for what cannot be read."""
+    broken: set[str] = set()
 
     def section(model: type[BaseModel], key: str):
-        try:
-            return model.model_validate(data.get(key) or {})
-        except (ValidationError, TypeError):
-            return None
+        value = data.get(key)
+        part, bad = _valid_part(model, {} if value is None else value)
+        broken.update(f"{key}.{name}" for name in bad)
+        return part
 
+    items = data.get("events")
+    events = [_valid_event(item) for item in items] if isinstance(items, list) else None if items else []
+    return section(Protocol, "protocol"), section(Calendar, "calendar"), events, frozenset(broken)
+
+
+def _valid_part(model: type[BaseModel], value: Any) -> tuple[BaseModel | None, set[str]]:
+    """`value` validated as `model` with the keys that fail left out, and those keys; None if even so it fails."""
+    if not isinstance(value, dict):
+        return None, set()
     try:
-        events = TypeAdapter(list[Event]).validate_python(data.get("events") or [])
+        return model.model_validate(value), set()
+    except ValidationError as err:
+        bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    try:
+        return model.model_validate({k: v for k, v in value.items() if k not in bad}), bad
+    except (ValidationError, TypeError):
+        return None, bad
+
+
+def _valid_event(item: Any) -> Any:
+    """An event of a file, validated; or, when it fails (an unknown type, say), its id, day and date alone, when
+    those are valid; else None."""
+    try:
+        return TypeAdapter(Event).validate_python(item)
     except ValidationError:
-        events = None
-    return section(Protocol, "protocol"), section(Calendar, "calendar"), events
+        pass
+    if not isinstance(item, dict):
+        return None
+    try:
+        return BaseEvent.model_validate({k: v for k, v in item.items() if k in ("id", "day", "date")})
+    except ValidationError:
+        return None
 
 
 def json_schema() -> dict:
@@ -501,7 +542,8 @@ def format_errors(source: str, err: ValidationError, schema_command: str = "swap
 
 
 def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str:
-    """What is wrong, for one pydantic error, with the value given where it helps."""
+    """What is wrong, for one pydantic error, in words naming what is allowed, with the value given where it
+    helps: never pydantic's own wording ("Input should be ...")."""
     kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
     if isinstance(given, WrongKind):
         return given.message
@@ -511,29 +553,75 @@ def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str
         why = f": malformed YAML date, {given.reason}" if isinstance(given, NoSuchDate) else ""
         return f"expected a date as YYYY-MM-DD (got {str(given)!r}{why})"
     if kind == "union_tag_invalid":
-        near = closest(ctx["tag"], EVENT_TAGS)
-        return f"unknown event type {ctx['tag']!r}{f' (did you mean {near!r}?)' if near else ''}; " \
+        return f"unknown event type {ctx.get('tag')!r}{did_you_mean(ctx.get('tag'), EVENT_TAGS)}; " \
                f"expected one of {', '.join(sorted(EVENT_TAGS))}"
     if kind == "union_tag_not_found":
         return f"missing 'type'; expected one of {', '.join(sorted(EVENT_TAGS))}"
-    if kind == "literal_error" and e["loc"] and e["loc"][-1] == "sampler":
-        choices = ctx["expected"].replace("'", "").replace(" or ", ", ")
-        return f"unknown sampler {given!r}; expected one of {choices}"
-    if kind == "missing":
-        return "required"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [str(ctx.get("expected", "?"))]
+        what = "sampler" if e["loc"] and e["loc"][-1] == "sampler" else "value"
+        return f"unknown {what} {str(given)!r}{did_you_mean(str(given), choices)}; expected one of {', '.join(choices)}"
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
         return f"a name is letters, digits, '.', '_' and '-', and not dots alone (got {given!r})"
-    msg = f"must be {_BOUND_WORDS[kind]} {next(iter(ctx.values()))}" if kind in _BOUND_WORDS \
-        else e["msg"].removeprefix("Value error, ")
-    return msg + (f" (got {given!r})" if "input" in e and not isinstance(given, (dict, list)) else "")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        inner = _model_at(model, e["loc"]) if model is not None else None
+        keys = f" with the keys {', '.join(inner.model_fields)}" if inner is not None else ""
+        return f"expected a mapping{keys}, got {_kind_said(given)}"
+    if kind in _PLAIN_WORDS:
+        words = _PLAIN_WORDS[kind].format_map(_Blank(ctx))
+    elif kind in _PYDANTIC_KINDS:  # pydantic's own wording would leak: say it in ours
+        words = "not an accepted value here"
+    else:  # a check of ours, in our words already
+        return e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return words + (f" (got {given!r})" if "input" in e and not isinstance(given, (dict, list)) else "")
 
 
-_BOUND_WORDS = {
-    "less_than_equal": "at most",
-    "greater_than_equal": "at least",
-    "less_than": "less than",
-    "greater_than": "more than",
+def error_words(e: dict) -> str:
+    """One pydantic error (of a value checked alone, not of a file) in swapsim's words, without the value."""
+    return _message({k: v for k, v in e.items() if k != "input"}, "swapsim schema", None)
+
+
+def _kind_said(value: Any) -> str:
+    """A value for a message saying it is of the wrong kind: a list or mapping by its kind, others as given."""
+    return "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else repr(value)
+
+
+class _Blank(dict):
+    """A pydantic error's context for str.format_map: a missing entry reads as '?'."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+# Every pydantic error a swapsim file can cause, in words naming what is allowed (the line names the field).
+_PLAIN_WORDS = {
+    "less_than_equal": "must be at most {le}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "greater_than": "must be more than {gt}",
+    "missing": "required",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_parsing_size": "expected a whole number of a sensible size",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number (not .inf or .nan)",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "string_too_short": "must have at least {min_length} characters",
+    "string_too_long": "must have at most {max_length} characters",
+    "string_pattern_mismatch": "has characters that are not allowed here",
+    "list_type": "expected a list",
+    "too_short": "must have at least {min_length} entries",
+    "too_long": "must have at most {max_length} entries",
+    "multiple_of": "must be a multiple of {multiple_of}",
+    "none_required": "must be empty",
 }
+_PYDANTIC_KINDS = frozenset(typing.get_args(ErrorType))
+
+
 # Tags pydantic adds inside tagged unions (events.0.ceasefire.day, parameters.x.range.step): not part of a path.
 UNION_TAGS = frozenset(EVENT_TAGS) | {"values", "range", "bounds"}
 # The names pydantic gives the members of a union of plain types, as the last part of an error's location
@@ -561,12 +649,6 @@ def _merged_branches(errors: list[dict]) -> list[dict]:
             merged.append({"type": "union_members", "loc": key, "input": e.get("input"),
                            "msg": f"expected {', '.join(kinds[:-1])} or {kinds[-1]}"})
     return merged
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The one of `choices` a misspelt word most likely meant, or None when none is close."""
-    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
-    return near[0] if near else None
 
 
 def _unknown_key(loc: tuple, value: Any, schema_command: str, model: type[BaseModel] | None) -> str:
@@ -734,19 +816,36 @@ def to_yaml(scenario: Scenario) -> str:
 
 
 def with_overrides(scenario: Scenario, overrides: dict[str, Any], source: str = "<overrides>") -> Scenario:
-    """A copy of `scenario` with dotted-path values replaced and re-validated (for sweeps)."""
+    """A copy of `scenario` with dotted-path values replaced and re-validated (for sweeps); every path that
+    names no parameter and every value the scenario refuses is a line of the ScenarioError raised."""
     data = json.loads(scenario.model_dump_json())
+    problems = []
     for dotted, value in overrides.items():
         node = data
-        *parents, leaf = dotted.split(".")
+        *parents, leaf = str(dotted).split(".")
         for part in parents:
-            if not isinstance(node, dict) or part not in node:
-                raise ScenarioError([f"{source}: {dotted}: no such parameter"])
-            node = node[part]
-        if not isinstance(node, dict) or leaf not in node:
-            raise ScenarioError([f"{source}: {dotted}: no such parameter"])
-        node[leaf] = value
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node or isinstance(node[leaf], dict):
+            problems.append(f"{source}: {dotted}: {path_problem(str(dotted))}")
+        else:
+            node[leaf] = value
+    if problems:  # with the values' own problems, if any
+        try:
+            from_dict(data, source)
+        except ScenarioError as err:
+            problems += err.problems
+        raise ScenarioError(problems)
     return from_dict(data, source)
+
+
+def path_problem(path: str) -> str:
+    """Why a dotted path names no scenario parameter, in words: a section's name, or a misspelling and the
+    parameter it most likely meant."""
+    paths = parameter_fields()
+    if path in {p.split(".")[0] for p in paths} | {"protocol.conditions"}:
+        first = next(p for p in paths if p.startswith(path + "."))
+        return f"is a section, not a parameter; give a dotted path like {first}"
+    return "no such scenario parameter" + (f"; did you mean {near!r}?" if (near := closest(path, paths)) else "")
 
 
 # Scenario parameters that an event sets from its day on: path -> (event type, the event's field).
