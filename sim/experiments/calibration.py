@@ -6,7 +6,8 @@ is a point of R^d: parameter j is the logistic function of coordinate j, placed 
 scale where the prior says so), so a uniform prior is a logistic density there and no move is ever clipped.
 A whole-number parameter is the position's value rounded, so the position keeps moving freely inside the
 rounding cell and its ends are as easy to leave as any other value. Each simulation is one run with its own
-seed, stopped at the end of the fit window; its distance to the record is `sim.experiments.record.distance`.
+seed, stopped at the end of the fit window; its distance to the record is `sim.experiments.record.distance` (with
+the team's walkouts when the spec scores them).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 from sim.experiments import abc_smc, batches, chunks, storage
 from sim.experiments.calibration_spec import UNHASHED, CalibrationSpec, Prior, base_scenario, load_record, spec_hash
 from sim.experiments.provenance import code_version
-from sim.experiments.record import Record, at_points, distance
+from sim.experiments.record import Record, at_points, distance, walkouts_at
 from sim.experiments.seeds import SEED_RULE
 from sim.model.scenario import Scenario, parameter_fields
 
@@ -98,7 +99,8 @@ class RecordProblem:
         values = {path: np.repeat(v, k) for path, v in self.values(y).items()}
         snaps = simulate(self.base, values, seeds.reshape(-1), self.record.days, self.until, self.workers,
                          self.executor, self.lanes, self.on_done)
-        return distance(at_points(snaps, self.record, n * k), self.record).reshape(n, k)
+        return distance(at_points(snaps, self.record, n * k), self.record,
+                        walkouts_at(snaps, self.record, n * k)).reshape(n, k)
 
 
 def synthetic_record(spec: CalibrationSpec, values: dict[str, float], seed: int) -> pd.DataFrame:

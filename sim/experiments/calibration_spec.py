@@ -61,6 +61,24 @@ class Prior(Section):
         return self.low + u * (self.high - self.low)
 
 
+class WalkoutRecord(Section):
+    """The Taliban team's walkouts on record: their count by the end of the fit window is scored beside the
+    releases, so that a fit cannot accept histories in which the team walks out far more often than it did."""
+
+    dates: list[dt.date] = Field(description="Each day the team walked out, from the record of events [dates, "
+                                             "YYYY-MM-DD]")
+    confidence: str = Field("high", description="Confidence grade of the count: its weight is the grade's in "
+                                                "`weights` [grade]")
+    source: str = Field("", max_length=2000, description="Where the dates come from [text]")
+
+    @field_validator("dates")
+    @classmethod
+    def _distinct(cls, dates: list[dt.date]) -> list[dt.date]:
+        if len(set(dates)) != len(dates):
+            raise _problems([("dates", "a day can be listed once (one walkout a day at most)")])
+        return sorted(dates)
+
+
 class CalibrationSpec(SpecFile):
     """What to fit, to what, how, and with how many simulations."""
 
@@ -96,6 +114,9 @@ class CalibrationSpec(SpecFile):
     weights: dict[str, Weight] = Field(
         default_factory=lambda: {"high": 1.0, "medium": 0.5, "low": 0.25}, json_schema_extra={"minProperties": 1},
         description="Weight of a record point by its confidence grade (a number above 0) [weight]")
+    walkouts: WalkoutRecord | None = Field(
+        None, description="The team's walkouts on record, their count by the window's end scored beside the "
+                          "releases; empty to score releases only [mapping]")
     seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63, description="Root seed of proposals and simulations [integer]")
     predictive_runs: int = Field(1000, ge=10, le=1_000_000,
                                  description="Runs drawn from the posterior for the fit's bands and coverage [runs]")
@@ -132,6 +153,13 @@ class CalibrationSpec(SpecFile):
             raise _problems([("simulations", f"the first generation alone needs particles x simulations_per_particle "
                                              f"= {first:,} simulations; raise simulations to at least that, or lower "
                                              f"particles ({self.simulations:,} given)")])
+        return self
+
+    @model_validator(mode="after")
+    def _walkout_grade(self):
+        if self.walkouts is not None and self.walkouts.confidence not in self.weights:
+            raise _problems([("walkouts.confidence", f"{self.walkouts.confidence!r} has no weight in `weights` "
+                                                     f"({', '.join(self.weights)})")])
         return self
 
     def priors(self) -> dict[str, Prior]:
@@ -267,9 +295,14 @@ def load_record(spec: CalibrationSpec, until: dt.date | None = None, base: Scena
     base = base or base_scenario(spec)
     totals = {"government_released": base.protocol.government_prisoners,
               "taliban_released": base.protocol.taliban_prisoners}
-    return records.record_points(record_frame(spec), where=record_where(spec), weights=spec.weights,
-                                 start=base.calendar.start_date, totals=totals, until=until or spec.until,
-                                 after=after)
+    record = records.record_points(record_frame(spec), where=record_where(spec), weights=spec.weights,
+                                   start=base.calendar.start_date, totals=totals, until=until or spec.until,
+                                   after=after)
+    if spec.walkouts is not None:
+        record.walkouts = records.walkouts_by(spec.walkouts.dates, start=base.calendar.start_date,
+                                              until=until or spec.until,
+                                              weight=spec.weights[spec.walkouts.confidence])
+    return record
 
 
 def spec_hash(spec: CalibrationSpec) -> str:

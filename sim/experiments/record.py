@@ -3,7 +3,8 @@
 A record is a CSV of cumulative releases reported on a date (columns date, side, cumulative_released,
 confidence; a `note` saying "lower bound", or a `bound` column saying "lower", marks an "over N" figure).
 Each point is weighed by its confidence grade, and repeated reports of an unchanged count (a plateau) share
-the weight of one fact (docs/ODD.md, "Calibration").
+the weight of one fact (docs/ODD.md, "Calibration"). A spec may add the Taliban team's walkouts on record, whose
+count by the end of the fit window is scored beside the releases (`Walkouts`).
 """
 
 from __future__ import annotations
@@ -29,15 +30,29 @@ ERROR_FLOOR = 0.05
 COLUMNS = ("date", "side", "cumulative_released", "confidence")
 
 
+@dataclass(frozen=True)
+class Walkouts:
+    """The Taliban team's walkouts on record by the end of the fit window (`day`), and the weight of that count
+    among the record's points."""
+
+    day: int
+    count: int
+    weight: float
+
+
 @dataclass
 class Record:
-    """The observed points of a window: day, model column, value, weight, and whether a lower bound."""
+    """The observed points of a window: day, model column, value, weight, and whether a lower bound; and, if the
+    spec scores them, the walkouts on record by the window's end."""
 
     points: pd.DataFrame  # date, day, side, column, value, confidence, weight, lower, scale, plateau
+    walkouts: Walkouts | None = None
 
     @property
     def days(self) -> list[int]:
-        return sorted(set(self.points["day"].tolist()))
+        """The days a run is read on: the points' days, and the window's end when walkouts are scored."""
+        extra = {self.walkouts.day} if self.walkouts is not None else set()
+        return sorted(set(self.points["day"].tolist()) | extra)
 
     @property
     def last_day(self) -> int:
@@ -189,15 +204,35 @@ def plateaus(points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return label, grade * top / total
 
 
-def distance(simulated: np.ndarray, record: Record) -> np.ndarray:
+def walkouts_by(dates: list[dt.date], *, start: dt.date, until: dt.date, weight: float) -> Walkouts:
+    """The walkouts on record (their dates) counted by `until`, the end of the fit window, as a day since `start`:
+    a fit to an earlier window sees only the walkouts inside it."""
+    return Walkouts(day=(until - start).days, count=sum(1 for d in dates if start <= d <= until), weight=weight)
+
+
+def walkout_error(*, simulated: np.ndarray | float, observed: int) -> np.ndarray | float:
+    """A run's walkouts against the record's, relative to the count on record (at least one), as the release
+    counts' errors are relative to theirs: one walkout too many or too few against one on record is an error of
+    1, as large as a run releasing twice the count reported."""
+    return (np.asarray(simulated, dtype=float) - observed) / max(observed, 1)
+
+
+def distance(simulated: np.ndarray, record: Record, walkouts: np.ndarray | None = None) -> np.ndarray:
     """Weighted root-mean-square relative error of simulated cumulative releases (runs x points): each error
     relative to the reported count (small counts as ERROR_FLOOR of the side's total); a lower bound counts
-    only when the run falls short of it."""
+    only when the run falls short of it. When the record scores walkouts, each run's walkouts by the window's
+    end (`walkouts`, one per run) add their `walkout_error` with the record's weight for them."""
     p = record.points
     error = (simulated - p["value"].to_numpy()) / p["scale"].to_numpy()
     error = np.where(p["lower"].to_numpy() & (error >= 0), 0.0, error)
     w = p["weight"].to_numpy()
-    return np.sqrt((error**2 * w).sum(axis=-1) / w.sum())
+    total, weight = (error**2 * w).sum(axis=-1), w.sum()
+    if record.walkouts is not None:
+        if walkouts is None:
+            raise ValueError("the record scores walkouts: give each run's walkouts by the window's end")
+        total = total + walkout_error(simulated=walkouts, observed=record.walkouts.count) ** 2 * record.walkouts.weight
+        weight = weight + record.walkouts.weight
+    return np.sqrt(total / weight)
 
 
 def at_points(snapshots: pd.DataFrame, record: Record, runs: int) -> np.ndarray:
@@ -208,3 +243,11 @@ def at_points(snapshots: pd.DataFrame, record: Record, runs: int) -> np.ndarray:
             for column in ("government_released", "taliban_released")}
     p = record.points
     return np.stack([wide[c][:, days[d]] for c, d in zip(p["column"], p["day"])], axis=1).astype(float)
+
+
+def walkouts_at(snapshots: pd.DataFrame, record: Record, runs: int) -> np.ndarray | None:
+    """Each run's walkouts by the window's end, when the record scores them (`snapshots` as for `at_points`)."""
+    if record.walkouts is None:
+        return None
+    days = np.unique(snapshots["day"]).tolist()
+    return snapshots["walkouts"].to_numpy().reshape(runs, len(days))[:, days.index(record.walkouts.day)].astype(float)

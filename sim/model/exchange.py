@@ -94,7 +94,7 @@ class ExchangeModel(mesa.Model):
     - `overrides`: dotted parameter path -> one value per lane (or one for all), on top of
       the scenario (how sweeps give each lane its point without building a scenario each);
     - `collect`: record the daily series with Mesa's DataCollector (sweeps need only metrics);
-    - `snapshot_days`: days at whose end both sides' cumulative releases are kept (`snapshots()`),
+    - `snapshot_days`: days at whose end both sides' cumulative releases and the walkouts are kept (`snapshots()`),
       a cheap record for calibration and forecasts;
     - `history_seeds`, `history_until`: lane k draws its chance from `history_seeds[k]` up to day
       `history_until`, then from its own seed (a forecast continuing a history a calibration accepted);
@@ -164,7 +164,7 @@ class ExchangeModel(mesa.Model):
         self.end_day = params.calendar.horizon_days - 1
         self.collect = collect
         self.snapshot_days = np.asarray(sorted(set(int(d) for d in snapshot_days)), dtype=np.int64)
-        self._snapshots = np.zeros((2, len(self.snapshot_days), lanes), dtype=np.int64)
+        self._snapshots = np.zeros((3, len(self.snapshot_days), lanes), dtype=np.int64)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, path=path: m._report(path)) for name, path in SERIES.items()})
         self.running = True
@@ -267,11 +267,13 @@ class ExchangeModel(mesa.Model):
         self.day += 1
 
     def _snapshot(self, day: int) -> None:
-        """Keep both sides' cumulative releases at the end of a snapshot day (ended lanes hold their final state)."""
+        """Keep both sides' cumulative releases and the team's walkouts so far at the end of a snapshot day (ended
+        lanes hold their final state)."""
         at = np.searchsorted(self.snapshot_days, day)
         if at < len(self.snapshot_days) and self.snapshot_days[at] == day:
             self._snapshots[0, at] = self.government.released
             self._snapshots[1, at] = self.taliban.released
+            self._snapshots[2, at] = self.taliban.walkouts
 
     def _remember_attributed(self, day: int) -> None:
         """Keep today's attributed attacks and move the conditions' window on by one day."""
@@ -335,13 +337,15 @@ class ExchangeModel(mesa.Model):
         return self.metrics()
 
     def snapshots(self) -> pd.DataFrame:
-        """Cumulative releases of both sides at the end of each snapshot day: one row per lane and day."""
+        """Cumulative releases of both sides and the Taliban team's walkouts so far at the end of each snapshot day:
+        one row per lane and day."""
         lanes, days = self.n_lanes, len(self.snapshot_days)
         return pd.DataFrame({
             "lane": np.repeat(np.arange(lanes), days),
             "day": np.tile(self.snapshot_days, lanes),
             "government_released": self._snapshots[0].T.reshape(-1),
             "taliban_released": self._snapshots[1].T.reshape(-1),
+            "walkouts": self._snapshots[2].T.reshape(-1),
         })
 
     def metrics(self) -> pd.DataFrame:
