@@ -746,7 +746,7 @@ WORDING_CASES = {
     "a mapping for a number": ("scenario", "government:\n  initial_trust: {a: 1}\n",
                                "government.initial_trust: expected a number"),
     "a list for a section": ("scenario", "government: [1, 2]\n",
-                             "government: expected a mapping with the keys initial_trust,"),
+                             "government: expected a mapping of its keys (`swapsim schema` lists them), got a list"),
     "text for a whole number": ("scenario", "protocol:\n  tranche_size: lots\n",
                                 "protocol.tranche_size: expected a whole number (got 'lots')"),
     "a fraction for a whole number": ("scenario", "protocol:\n  tranche_size: 2.5\n",
@@ -760,6 +760,8 @@ WORDING_CASES = {
     "a misspelt choice": ("scenario", "protocol:\n  commander_policy: refuze\n",
                           "protocol.commander_policy: unknown value 'refuze' (did you mean 'refuse'?); expected one of "
                           "refuse, first_batch, verify_only, after_fraction"),
+    "text for a section": ("scenario", "protocol: '-9448249482485840.0'\n",
+                           "protocol: expected a mapping of its keys (`swapsim schema` lists them), got '-94482"),
     "events not a list": ("scenario", "events: 5\n", "events: expected a list (got 5)"),
     "an event without a type": ("scenario", "events:\n  - {day: 3}\n", "events.0: missing 'type'"),
     "a number for a prior": ("calibration", "parameters:\n  taliban.initial_trust: 3\n",
@@ -817,7 +819,7 @@ def test_every_kind_of_error_is_in_the_projects_words(tmp_path, case):
     assert any(fragment in line for line in lines), lines
     for line in lines:
         assert line.startswith(f"{path}: "), line
-        assert not any(phrase in line for phrase in PYDANTIC_PHRASES), line
+        assert not any(phrase in line for phrase in PYDANTIC_PHRASES) and len(line) <= 400, line
 
 
 def test_no_pydantic_error_kind_is_passed_on_in_pydantics_words():

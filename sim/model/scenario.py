@@ -565,7 +565,8 @@ def _message(e: dict, schema_command: str, model: type[BaseModel] | None) -> str
         return f"a name is letters, digits, '.', '_' and '-', and not dots alone (got {given!r})"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         inner = _model_at(model, e["loc"]) if model is not None else None
-        keys = f" with the keys {', '.join(inner.model_fields)}" if inner is not None else ""
+        keys = "" if inner is None else f" with the keys {', '.join(inner.model_fields)}" \
+            if len(inner.model_fields) <= 6 else f" of its keys (`{schema_command}` lists them)"
         return f"expected a mapping{keys}, got {_kind_said(given)}"
     if kind in _PLAIN_WORDS:
         words = _PLAIN_WORDS[kind].format_map(_Blank(ctx))
