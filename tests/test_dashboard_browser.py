@@ -140,21 +140,32 @@ def completed_rates(page) -> tuple[str, str]:
     return cells[1], cells[2]
 
 
-def run_figure(page) -> bytes:
-    """A screenshot of the run's release figure, the first image of the 'One run' card."""
-    return page.locator(".v-card", has_text="One run, day by day").locator("img").first.screenshot()
+def plotted(page, figure: str = "swapsim-run-figure") -> dict[str, int]:
+    """What the browser's plotly.js has drawn in a figure: points per named trace (read from the plot's div)."""
+    return page.evaluate(
+        "cls => Object.fromEntries((document.querySelector('.' + cls + ' .js-plotly-plot')?.data || [])"
+        ".filter(t => t.meta).map(t => [t.meta, (t.y || []).length]))", figure)
+
+
+def wait_plotted(page, trace: str, points: int, figure: str = "swapsim-run-figure", timeout: float = 30_000) -> None:
+    page.wait_for_function(
+        "([cls, trace, n]) => { const d = document.querySelector('.' + cls + ' .js-plotly-plot');"
+        " const t = d && d.data && d.data.find(t => t.meta === trace); return !!t && (t.y || []).length === n; }",
+        arg=[figure, trace, points], timeout=timeout)
 
 
 def test_step_advances_the_day_and_changes_the_plot(page):
     assert day(page).startswith("Day 0")
-    before = run_figure(page)
-    for expected in ("Day 1 (01 Mar 2020)", "Day 2 (02 Mar 2020)"):
+    wait_plotted(page, "gov_released", 0)
+    for days, expected in ((1, "Day 1 (01 Mar 2020)"), (2, "Day 2 (02 Mar 2020)")):
         page.get_by_role("button", name="Step").click()
         page.wait_for_function(f"document.querySelector('.swapsim-day').innerText === {expected!r}", timeout=30_000)
+        wait_plotted(page, "trust_government", days)
     page.get_by_role("button", name="+7 days").click()
     page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 9 ')", timeout=60_000)
-    page.wait_for_timeout(500)
-    assert run_figure(page) != before
+    wait_plotted(page, "trust_government", 9)
+    drawn = plotted(page)
+    assert drawn["gov_released"] == drawn["tal_released"] == drawn["taliban_attacks"] == 9
 
 
 def test_play_runs_on_and_pause_stops(page):

@@ -1,0 +1,51 @@
+"""A Plotly figure on the page that is built once and then only has its traces' data replaced.
+
+`solara.FigurePlotly` swaps every trace and the whole layout on each change; here the skeleton (layout, static
+lines, empty traces) goes to the browser once per figure, and an update sends a single batched `restyle` of the
+traces named in it (by their `meta`: FigureWidget replaces `uid`s), plus the title when it changed. plotly.js then redraws in the browser.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import solara
+from plotly.graph_objs._figurewidget import FigureWidget
+
+from sim.dashboard.plots import Updates
+
+
+def apply(widget: go.FigureWidget | go.Figure, data: Updates, title: str | None = None) -> None:
+    """Set the traces' properties by their meta name in one batch (one message to the browser), and the title if given."""
+    traces = {trace.meta: trace for trace in widget.data if trace.meta}
+    with widget.batch_update():
+        for uid, props in data.items():
+            traces[uid].update(props)
+        if title is not None and widget.layout.title.text != title:
+            widget.layout.title.text = title
+
+
+@solara.component
+def LiveFigure(skeleton: go.Figure, data: Updates, version: object, title: str | None = None,
+               classes: list[str] | None = None):
+    """`skeleton` drawn once (again only if another skeleton object is given), then `data` applied to it whenever
+    `version` changes; in a Div with `classes` (for the page's tests and styles)."""
+    with solara.Div(classes=classes or [], style={"width": "100%"}):
+        _Figure(skeleton, data, version, title)
+
+
+@solara.component
+def _Figure(skeleton: go.Figure, data: Updates, version: object, title: str | None):
+    element = FigureWidget.element()
+
+    def build():
+        widget: FigureWidget = solara.get_widget(element)
+        with widget.batch_update():
+            widget.data = []
+            widget.layout = skeleton.layout
+            widget.add_traces(skeleton.data)
+
+    def update():
+        apply(solara.get_widget(element), data, title)
+
+    solara.use_effect(build, [id(skeleton)])
+    solara.use_effect(update, [id(skeleton), version])
