@@ -29,7 +29,7 @@ from mesa.visualization.solara_viz import UserInputs
 from sim import DEFAULT_SEED
 from sim.dashboard import controls, ensemble, files, memory, plots, today
 from sim.dashboard import posterior as posterior_view
-from sim.dashboard.live import LiveFigure
+from sim.dashboard.live import LiveFigure, Resizer
 from sim.model.exchange import ExchangeModel
 from sim.model.scenario import Scenario, ScenarioError, bundled_names, path_of
 
@@ -92,6 +92,7 @@ def Page():
 
     solara.Title("swapsim dashboard")
     solara.Style(CSS)
+    Resizer()
     solara.AppBarTitle("swapsim: the 2020 prisoner exchange")  # inside solara.AppBar it was printed as a repr
     with solara.Sidebar():
         with solara.Card("Scenario"):

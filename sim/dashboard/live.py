@@ -7,11 +7,40 @@ traces named in it (by their `meta`: FigureWidget replaces `uid`s), plus the tit
 
 from __future__ import annotations
 
+import ipyvuetify as v
 import plotly.graph_objects as go
 import solara
 from plotly.graph_objs._figurewidget import FigureWidget
 
 from sim.dashboard.plots import Updates
+
+# plotly.js sizes a plot to its container when the window is resized ("responsive"); no logo link off the machine.
+CONFIG = {"responsive": True, "displaylogo": False}
+# A plot is first drawn before its element is attached to the page, at plotly's default 700 px, wider than a
+# column at 1024 px. This script, placed once on the page, has every plot re-measure its container after it is
+# drawn and whenever the page's width changes (a window "resize" event, which responsive plots listen to).
+_RESIZER = """
+<template><span style="display: none"></span></template>
+<script>
+module.exports = {
+  mounted() {
+    const resize = () => setTimeout(() => window.dispatchEvent(new Event("resize")), 50);
+    this.onRender = resize;
+    document.addEventListener("plotlywidget-after-render", resize);
+    let width = 0;
+    this.observer = new ResizeObserver(entries => {
+      const now = Math.round(entries[0].contentRect.width);
+      if (now !== width) { width = now; resize(); }
+    });
+    this.observer.observe(document.body);
+  },
+  beforeDestroy() {
+    document.removeEventListener("plotlywidget-after-render", this.onRender);
+    this.observer.disconnect();
+  },
+};
+</script>
+"""
 
 
 def apply(widget: go.FigureWidget | go.Figure, data: Updates, title: str | None = None) -> None:
@@ -33,12 +62,26 @@ def LiveFigure(skeleton: go.Figure, data: Updates, version: object, title: str |
         _Figure(skeleton, data, version, title)
 
 
+class ResponsiveFigure(FigureWidget):
+    """A FigureWidget whose plotly.js configuration (CONFIG) is there from its first drawing."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._config = dict(CONFIG)
+
+
+@solara.component
+def Resizer():
+    """Fits every plot on the page to its column (see _RESIZER); place it once."""
+    v.VuetifyTemplate.element(template=_RESIZER)
+
+
 @solara.component
 def _Figure(skeleton: go.Figure, data: Updates, version: object, title: str | None):
-    element = FigureWidget.element()
+    element = ResponsiveFigure.element()
 
     def build():
-        widget: FigureWidget = solara.get_widget(element)
+        widget: ResponsiveFigure = solara.get_widget(element)
         with widget.batch_update():
             widget.data = []
             widget.layout = skeleton.layout

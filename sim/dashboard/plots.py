@@ -33,6 +33,7 @@ GOVERNMENT, TALIBAN, ISKP = "#009E73", "#D55E00", "#CC79A7"  # one run's sides: 
 SCHEDULE, GREY = "#000000", "#777777"
 BAND = (0.05, 0.5, 0.95)
 ROLLING_DAYS = 7
+HEADROOM = 1.35  # release axes reach 35% above the total: room for the panel's legend above the data
 FONT = dict(family="Arial, Helvetica, sans-serif", size=13)
 Updates = dict[str, dict[str, object]]  # trace uid -> the trace properties to set
 
@@ -50,9 +51,17 @@ def _fill(color: str, alpha: float = 0.22) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> None:
+    """Title, size, font and hover; a legend for each panel, in its top right corner (where a run that has not
+    reached its end has not drawn yet, and above the release totals)."""
     fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)), height=height, font=FONT,
-                      margin=dict(l=70, r=20, t=80, b=50), hovermode="x unified", template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12)))
+                      margin=dict(l=70, r=20, t=70, b=50), hovermode="x unified", template="plotly_white")
+    for trace in fig.data:
+        axis = trace.yaxis or "y"
+        trace.legend = "legend" + axis[1:]
+    for axis in {trace.yaxis or "y" for trace in fig.data}:
+        top = fig.layout["yaxis" + axis[1:]].domain[1]
+        fig.layout["legend" + axis[1:]] = dict(x=0.995, xanchor="right", y=top, yanchor="top", font=dict(size=11),
+                                               bgcolor="rgba(255,255,255,0.8)", bordercolor="#ccc", borderwidth=1)
 
 
 def _date_axes(fig: go.Figure, scenario: Scenario, rows: int) -> None:
@@ -74,9 +83,9 @@ def _events(fig: go.Figure, scenario: Scenario) -> None:
                            bgcolor="rgba(255,255,255,0.7)")
 
 
-def _line(uid: str, name: str, color: str, row_group: str, **style) -> go.Scatter:
+def _line(uid: str, name: str, color: str, **style) -> go.Scatter:
     return go.Scatter(meta=uid, name=name, x=[], y=[], mode="lines", line=dict(color=color, **style),
-                      legendgroup=row_group, hovertemplate="%{y:,.3~f}")
+                      hovertemplate="%{y:,.3~f}")
 
 
 # ---------------------------------------------------------------- one run
@@ -93,23 +102,24 @@ def run_figure(scenario: Scenario) -> go.Figure:
     fig.add_trace(go.Scatter(name="Scheduled by the protocol", x=calendar, y=Timeline.of(scenario).schedule,
                              mode="lines", line=dict(color=SCHEDULE, dash="dash", width=1.5, shape="hv"),
                              hovertemplate="%{y:,}"), row=1, col=1)
-    fig.add_trace(_line("gov_released", "Released by the government", GOVERNMENT, "g", width=2.5, shape="hv"), 1, 1)
+    fig.add_trace(_line("gov_released", "Released by the government", GOVERNMENT, width=2.5, shape="hv"), 1, 1)
     fig.add_trace(_line("owed", f"Owed by the Taliban (government releases × {p.reciprocity_ratio:g})", SCHEDULE,
-                        "t", dash="dash", width=1.5, shape="hv"), 2, 1)
-    fig.add_trace(_line("tal_released", "Released by the Taliban", TALIBAN, "t", width=2.5, shape="hv"), 2, 1)
+                        dash="dash", width=1.5, shape="hv"), 2, 1)
+    fig.add_trace(_line("tal_released", "Released by the Taliban", TALIBAN, width=2.5, shape="hv"), 2, 1)
     fig.add_trace(go.Scatter(meta="offensive", name="Government offensive mode (no releases)", x=[], y=[],
                              mode="lines", line=dict(width=0, shape="hv"), fill="tozeroy",
                              fillcolor="rgba(213,94,0,0.15)", hoverinfo="skip"), 3, 1)
-    fig.add_trace(_line("trust_government", "Government's trust in the Taliban", GOVERNMENT, "g", width=2), 3, 1)
-    fig.add_trace(_line("trust_taliban", "Taliban's trust in the government", TALIBAN, "t", width=2), 3, 1)
+    fig.add_trace(_line("trust_government", "Government's trust in the Taliban", GOVERNMENT, width=2), 3, 1)
+    fig.add_trace(_line("trust_taliban", "Taliban's trust in the government", TALIBAN, width=2), 3, 1)
     for uid, name, color in (("taliban_attacks", "Taliban attacks", TALIBAN), ("iskp_attacks", "ISKP attacks", ISKP)):
         fig.add_trace(go.Scatter(meta=uid, name=f"{name}: daily count", x=[], y=[], mode="markers",
                                  marker=dict(color=color, size=4, opacity=0.5), hovertemplate="%{y}"), 4, 1)
-        fig.add_trace(_line(f"{uid}_mean", f"{name}: {ROLLING_DAYS}-day mean", color, uid, width=2), 4, 1)
+        fig.add_trace(_line(f"{uid}_mean", f"{name}: {ROLLING_DAYS}-day mean", color, width=2), 4, 1)
     for row, total in ((1, p.government_prisoners), (2, p.taliban_prisoners)):
         fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1,
                       annotation_text=f"all {total:,}", annotation_position="top left")
-        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total * 1.1], tickformat=",", row=row, col=1)
+        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total * HEADROOM], tickformat=",",
+                         row=row, col=1)
     fig.add_hline(y=scenario.taliban.walkout_trust, line=dict(color=TALIBAN, width=1, dash="dot"), row=3, col=1,
                   annotation_text=f"Taliban walk out below {scenario.taliban.walkout_trust:g}",
                   annotation_position="bottom right")
@@ -145,7 +155,7 @@ def run_data(series: pd.DataFrame, scenario: Scenario) -> Updates:
 # ---------------------------------------------------------------- ensembles
 
 
-def _band(fig: go.Figure, uid: str, name: str, color: str, row: int, legend: bool) -> None:
+def _band(fig: go.Figure, uid: str, name: str, color: str, row: int) -> None:
     """A 5–95% band as a filled area with outlines, and its median: three traces, filled by `band_data`."""
     fig.add_trace(go.Scatter(meta=f"{uid}_low", name=f"{name}: 5%", x=[], y=[], mode="lines", legendgroup=uid,
                              showlegend=False, line=dict(color=color, width=0.8), hovertemplate="%{y:,.0f}"), row, 1)
@@ -153,7 +163,7 @@ def _band(fig: go.Figure, uid: str, name: str, color: str, row: int, legend: boo
                              showlegend=False, fill="tonexty", fillcolor=_fill(color), line=dict(color=color, width=0.8),
                              hovertemplate="%{y:,.0f}"), row, 1)
     fig.add_trace(go.Scatter(meta=f"{uid}_median", name=f"{name}: median, 5–95% band", x=[], y=[], mode="lines",
-                             legendgroup=uid, showlegend=legend, line=dict(color=color, width=2.5),
+                             legendgroup=uid, line=dict(color=color, width=2.5),
                              hovertemplate="%{y:,.0f}"), row, 1)
 
 
@@ -174,19 +184,20 @@ def releases_figure(scenario: Scenario, observed: pd.DataFrame | None = None) ->
                              hovertemplate="%{y:,}"), 1, 1)
     for key, name, color in ENSEMBLES:
         for row, (_, side) in enumerate(SIDES, start=1):
-            _band(fig, f"{key}_{side}", name, color, row, legend=row == 1)
+            _band(fig, f"{key}_{side}", name, color, row)
     if observed is not None:
         for row, side in ((1, "government_released_taliban"), (2, "taliban_released_government")):
             rows = observed[observed["side"] == side]
             when = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d").tolist()
             fig.add_trace(go.Scatter(name="Observed 2020 (news reports)", x=when,
-                                     y=rows["cumulative_released"].tolist(), mode="markers", showlegend=row == 1,
+                                     y=rows["cumulative_released"].tolist(), mode="markers",
                                      legendgroup="observed", marker=dict(color="black", size=7, symbol="circle-open"),
                                      hovertemplate="%{y:,} (%{customdata})", customdata=rows["confidence"].tolist()), row, 1)
     for row, total in ((1, p.government_prisoners), (2, p.taliban_prisoners)):
         fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1,
                       annotation_text=f"all {total:,}", annotation_position="top left")
-        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total * 1.1], tickformat=",", row=row, col=1)
+        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total * HEADROOM], tickformat=",",
+                         row=row, col=1)
     _events(fig, scenario)
     _date_axes(fig, scenario, 2)
     _layout(fig, f"{scenario.metadata.name}: prisoner releases", 640)
