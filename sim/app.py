@@ -113,7 +113,7 @@ def Page():
 def Workspace(base: Scenario):
     summary = solara.use_memo(lambda: posterior_view.summary(POSTERIOR, base, controls.SLIDERS) if POSTERIOR else {},
                               [base.model_dump_json()])
-    start = {name: mid for name, (_, mid, _) in summary.items()}
+    start = {name: controls.on_step(name, mid) for name, (_, mid, _) in summary.items()}
     settings, set_settings = solara.use_state(controls.defaults(base, start))
     moved, set_moved = solara.use_state(frozenset())
     seed, set_seed = solara.use_state(DEFAULT_SEED)
@@ -280,8 +280,9 @@ def OneRun(scenario: Scenario, seed: int, held: frozenset[str]):
                 solara.Text(line)
             if drawn:
                 solara.Text(_drawn_line(drawn, held), classes=["swapsim-drawn"], style={"font-size": "small"})
-        LiveFigure(skeleton, data, (tick, id(model)), title=f"{scenario.metadata.name}: one run (seed {seed}), "
-                   + lines[0].split(":")[0].split(" (")[0].lower(), classes=["swapsim-run-figure"])
+        # The title names the run, not the day: a step then changes the traces only, not the layout.
+        LiveFigure(skeleton, data, (tick, id(model)), title=f"{scenario.metadata.name}: one run (seed {seed})",
+                   classes=["swapsim-run-figure"])
 
 
 def _one_run_view(model: ExchangeModel, scenario: Scenario, lock: threading.Lock):

@@ -113,7 +113,7 @@ def test_step_advances_the_day_and_updates_the_same_figure(dashboard):
     assert len(run["gov_released"][1]) == len(run["trust_government"][1]) == 8  # eight days simulated
     assert pd.Timestamp(run["trust_government"][0][-1]) == pd.Timestamp("2020-03-08")  # the text's date: 8 Mar
     assert [traces(f) for f in after[1:]] == before[1:]  # the ensemble's figures did not change
-    assert "day 8" in after[0].layout.title.text
+    assert after[0].layout.title.text == f"decree_2020: one run (seed {app.DEFAULT_SEED})"
 
 
 def test_reset_goes_back_to_day_0_with_the_same_run(dashboard):

@@ -51,6 +51,12 @@ def model_params(scenario: Scenario, settings: dict[str, Any] | None = None,
     return params
 
 
+def on_step(name: str, value: float) -> float:
+    """`value` rounded to the step of the slider called `name` (a posterior's median as a slider can hold it)."""
+    step = SLIDERS[path_of(name)][3]
+    return round(round(value / step) * step, 6)
+
+
 def defaults(scenario: Scenario, start: dict[str, float] | None = None) -> dict[str, Any]:
     """The settings (keyword -> value) the page starts with: the scenario's values, or `start`'s."""
     return {name: entry["value"] for name, entry in model_params(scenario, start=start).items()}
