@@ -7,7 +7,10 @@ traces named in it (by their `meta`: FigureWidget replaces `uid`s), plus the tit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ipyvuetify as v
+import plotly
 import plotly.graph_objects as go
 import solara
 from plotly.graph_objs._figurewidget import FigureWidget
@@ -63,7 +66,14 @@ def LiveFigure(skeleton: go.Figure, data: Updates, version: object, title: str |
 
 
 class ResponsiveFigure(FigureWidget):
-    """A FigureWidget whose plotly.js configuration (CONFIG) is there from its first drawing."""
+    """A FigureWidget whose plotly.js configuration (CONFIG) is there from its first drawing, and that can be freed.
+
+    plotly names its front-end code as a file; anywidget then connects every widget made from it to that file's
+    change signal, a global that keeps the widget (and its data) alive after its session has closed. Given as the
+    file's text, read once, the code is the same and nothing holds a closed figure.
+    """
+
+    _esm = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_text(encoding="utf-8")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
