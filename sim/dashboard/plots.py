@@ -11,8 +11,8 @@ Why Plotly (`plotly.graph_objects.FigureWidget`, shown by `sim.dashboard.live.Li
 - Size does not grow with the ensemble: a band of 500 or 2,000 runs is drawn from its daily quantiles
   (`DailyBands`), three numbers a day, so a figure holds a few thousand points whatever the runs.
 
-Every figure is built once as a skeleton (layout, static lines, empty traces with a `uid`); `*_data` functions
-give the traces' new data by uid, which is all that crosses to the browser on an update.
+Every figure is built once as a skeleton (layout, static lines, empty traces named by `meta`); `*_data` functions
+give the traces' new data by that name, which is all that crosses to the browser on an update.
 Colours are Okabe–Ito (distinguishable with the common colour-vision deficiencies).
 """
 
@@ -35,7 +35,7 @@ BAND = (0.05, 0.5, 0.95)
 ROLLING_DAYS = 7
 HEADROOM = 1.35  # release axes reach 35% above the total: room for the panel's legend above the data
 FONT = dict(family="Arial, Helvetica, sans-serif", size=13)
-Updates = dict[str, dict[str, object]]  # trace uid -> the trace properties to set
+Updates = dict[str, dict[str, object]]  # trace name (its meta) -> the trace properties to set
 
 
 def dates(scenario: Scenario, days) -> list[str]:
