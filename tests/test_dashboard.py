@@ -9,19 +9,23 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import ipyvuetify as v
-import ipywidgets
+import numpy as np
+import pandas as pd
 import pytest
 import solara
 from hypothesis import given
 from hypothesis import strategies as st
 
+from plotly.graph_objs._figurewidget import FigureWidget
+
 from sim import app
-from sim.dashboard import assets, controls, ensemble, files, today
+from sim.dashboard import assets, controls, ensemble, files, plots, today
 from sim.model.exchange import ExchangeModel
 from sim.model.scenario import ScenarioError, keyword, load, resolve
 
@@ -42,8 +46,19 @@ def dashboard(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "FOLDERS", files.allowed_folders({files.ALLOW: str(tmp_path)}))
     monkeypatch.setattr(app, "RUNS", 100)
     box, rc = solara.render(InLayout(), handle_error=False)
+    settled(rc)
     yield rc
     rc.close()
+
+
+def settled(rc, timeout: float = 120) -> None:
+    """Wait until the ensemble card shows the ensemble of the current settings and the thread that computed it
+    has finished rendering it (a change made while another thread renders the page is not seen by that render)."""
+    deadline = time.monotonic() + timeout
+    while (rc.find(v.Html, class_="swapsim-computing").widgets or not rc.find(attributes={"class": "swapsim-rates"})
+           or any(t.name.endswith("(runner)") for t in threading.enumerate())):
+        assert time.monotonic() < deadline, "the ensemble did not arrive"
+        time.sleep(0.05)
 
 
 def day_text(rc) -> str:
@@ -60,8 +75,15 @@ def rate_cells(rc) -> dict[str, tuple[str, str]]:
     return {outcome: (written, settings) for outcome, written, settings in rows}
 
 
-def images(rc) -> list[bytes]:
-    return [w.value for w in rc.find(ipywidgets.Image).widgets]
+def figures(rc) -> list[FigureWidget]:
+    """The page's figures: the run's, then the ensemble's releases and outcomes."""
+    return rc.find(FigureWidget).widgets
+
+
+def traces(fig: FigureWidget) -> dict[str, tuple]:
+    """The figure's data by trace name: (x, y) as plain tuples, to compare one moment with another."""
+    return {t.meta: (tuple(np.asarray(t.x, dtype=object)), tuple(np.asarray(t.y, dtype=float)))
+            for t in fig.data if t.meta}
 
 
 def slider(rc, starts: str):
@@ -75,37 +97,50 @@ def button(rc, text: str):
 # ---------------------------------------------------------------- the page
 
 
-def test_step_advances_the_day_and_redraws_the_run(dashboard):
+def test_step_advances_the_day_and_updates_the_same_figure(dashboard):
     assert day_text(dashboard).startswith("Day 0")
-    before = images(dashboard)
+    shown = figures(dashboard)
+    assert len(shown) == 3  # the run's, the ensemble's releases and outcomes
+    before = [traces(f) for f in shown]
+    assert before[0]["gov_released"][1] == ()  # nothing run yet
     button(dashboard, "Step").click()
     assert day_text(dashboard) == "Day 1 (01 Mar 2020)"
     button(dashboard, "+7 days").click()
     assert day_text(dashboard) == "Day 8 (08 Mar 2020)"
-    after = images(dashboard)
-    assert len(after) == len(before) == 5  # three figures of the run, two of the ensemble
-    assert after[:3] != before[:3] and after[3:] == before[3:]  # the run's figures changed, the ensemble's did not
+    after = figures(dashboard)
+    assert [id(f) for f in after] == [id(f) for f in shown]  # the same figures, given new data
+    run = traces(after[0])
+    assert len(run["gov_released"][1]) == len(run["trust_government"][1]) == 8  # eight days simulated
+    assert pd.Timestamp(run["trust_government"][0][-1]) == pd.Timestamp("2020-03-08")  # the text's date: 8 Mar
+    assert [traces(f) for f in after[1:]] == before[1:]  # the ensemble's figures did not change
+    assert after[0].layout.title.text == f"decree_2020: one run (seed {app.DEFAULT_SEED})"
 
 
 def test_reset_goes_back_to_day_0_with_the_same_run(dashboard):
     button(dashboard, "+7 days").click()
-    first = images(dashboard)[:3]
+    first = traces(figures(dashboard)[0])
     button(dashboard, "Reset").click()
     assert day_text(dashboard).startswith("Day 0")
+    assert traces(figures(dashboard)[0])["gov_released"][1] == ()
     button(dashboard, "+7 days").click()
     assert day_text(dashboard).startswith("Day 7 ")
-    assert images(dashboard)[:3] == first  # same seed, same run
+    assert traces(figures(dashboard)[0]) == first  # same seed, same run
 
 
 def test_a_slider_changes_the_settings_ensemble_and_not_the_baseline(dashboard):
     before = rate_cells(dashboard)
     assert set(before) == {"completed", "collapsed", "deadlocked", "partial"}
     assert all(written == settings for written, settings in before.values())  # unmoved: one ensemble twice
+    releases = traces(figures(dashboard)[1])
     slider(dashboard, "Government's trust, day 0").v_model = 0.9
+    settled(dashboard)
     after = rate_cells(dashboard)
     assert [written for written, _ in after.values()] == [written for written, _ in before.values()]
     assert after["completed"][1] != before["completed"][1]
     assert slider(dashboard, "Government's trust, day 0").label.endswith(": 0.9")
+    now = traces(figures(dashboard)[1])
+    assert all(now[k] == releases[k] for k in now if k.startswith("written_"))
+    assert any(now[k] != releases[k] for k in now if k.startswith("settings_"))
 
 
 def test_the_ensemble_matches_swapsim_runs_of_the_same_scenario(dashboard):
@@ -121,11 +156,13 @@ def test_the_policy_select_changes_the_ensemble(dashboard):
     select = next(w for w in dashboard.find(v.Select).widgets if w.label == "The 15 commanders")
     before = rate_cells(dashboard)
     select.v_model = "first_batch"
+    settled(dashboard)
     assert rate_cells(dashboard) != before
 
 
 def test_save_writes_a_valid_scenario_inside_the_folder_only(dashboard, tmp_path):
     slider(dashboard, "Taliban's trust, day 0").v_model = 0.7
+    settled(dashboard)
     name = next(w for w in dashboard.find(v.TextField).widgets if w.label == "File name")
     name.v_model = "../../escape.yaml"
     button(dashboard, "Save scenario").click()
@@ -286,8 +323,9 @@ def test_the_ensemble_draws_from_a_posterior(tmp_path):
     assert (drawn.runs["seed"] == plain.runs["seed"]).all()
     assert not drawn.runs[["outcome", "end_day", "government_released"]].equals(
         plain.runs[["outcome", "end_day", "government_released"]])
-    fig = ensemble.releases_figure(plain, drawn, ensemble.observed())
-    assert any(c.get_gid() == "observed" for ax in fig.axes for c in ax.collections)
+    fig = plots.releases_figure(base, ensemble.observed())
+    observed = [t for t in fig.data if t.name == "Observed 2020 (news reports)"]
+    assert len(observed) == 2 and all(len(t.y) > 0 for t in observed)  # both sides' records
 
 
 # ---------------------------------------------------------------- front-end files and the command

@@ -53,9 +53,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serving(tmp_path_factory):
-    """`swapsim dashboard` on a free port, with its front-end files cached; yields (url, save folder, a folder
-    given with --allow, the server process)."""
+def _serving(tmp_path_factory, *extra: str):
+    """`swapsim dashboard` on a free port (with `extra` arguments), with its front-end files cached; yields (url,
+    save folder, a folder given with --allow, the server process)."""
     if assets.missing():
         try:
             assets.fetch(say=lambda line: None)
@@ -67,7 +67,7 @@ def _serving(tmp_path_factory):
     log = tmp_path_factory.mktemp("log") / "server.log"
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "-m", "sim.cli", "dashboard", "--port", str(port), "--out",
-                                    str(out), "--allow", str(allowed)], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+                                    str(out), "--allow", str(allowed), *extra], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while True:
@@ -104,11 +104,11 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(server, browser):
-    """A fresh session of the dashboard, loaded up to its Step button; requests off this machine are refused."""
-    url = server[0]
-    context = browser.new_context(viewport={"width": 1600, "height": 1100})
+@contextlib.contextmanager
+def _session(browser, url: str, width: int = 1600, height: int = 1100):
+    """A fresh session of the dashboard at `url`, loaded up to its ensemble's table; requests off this machine are
+    refused, and none may have been asked for, nor any JavaScript error raised, by the end."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     offsite, errors = [], []
 
@@ -125,9 +125,17 @@ def page(server, browser):
     page.get_by_role("button", name="Step").wait_for(timeout=90_000)
     page.locator(".swapsim-rates table").wait_for(timeout=60_000)
     yield page
+    assert "disconnected" not in page.locator("body").inner_text().lower()
     context.close()
     assert offsite == [], f"the page asked for files off this machine: {offsite}"
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(server, browser):
+    """A fresh session of the dashboard at 1600 × 1100 px."""
+    with _session(browser, server[0]) as page:
+        yield page
 
 
 def day(page) -> str:
@@ -140,21 +148,32 @@ def completed_rates(page) -> tuple[str, str]:
     return cells[1], cells[2]
 
 
-def run_figure(page) -> bytes:
-    """A screenshot of the run's release figure, the first image of the 'One run' card."""
-    return page.locator(".v-card", has_text="One run, day by day").locator("img").first.screenshot()
+def plotted(page, figure: str = "swapsim-run-figure") -> dict[str, int]:
+    """What the browser's plotly.js has drawn in a figure: points per named trace (read from the plot's div)."""
+    return page.evaluate(
+        "cls => Object.fromEntries((document.querySelector('.' + cls + ' .js-plotly-plot')?.data || [])"
+        ".filter(t => t.meta).map(t => [t.meta, (t.y || []).length]))", figure)
+
+
+def wait_plotted(page, trace: str, points: int, figure: str = "swapsim-run-figure", timeout: float = 30_000) -> None:
+    page.wait_for_function(
+        "([cls, trace, n]) => { const d = document.querySelector('.' + cls + ' .js-plotly-plot');"
+        " const t = d && d.data && d.data.find(t => t.meta === trace); return !!t && (t.y || []).length === n; }",
+        arg=[figure, trace, points], timeout=timeout)
 
 
 def test_step_advances_the_day_and_changes_the_plot(page):
     assert day(page).startswith("Day 0")
-    before = run_figure(page)
-    for expected in ("Day 1 (01 Mar 2020)", "Day 2 (02 Mar 2020)"):
+    wait_plotted(page, "gov_released", 0)
+    for days, expected in ((1, "Day 1 (01 Mar 2020)"), (2, "Day 2 (02 Mar 2020)")):
         page.get_by_role("button", name="Step").click()
         page.wait_for_function(f"document.querySelector('.swapsim-day').innerText === {expected!r}", timeout=30_000)
+        wait_plotted(page, "trust_government", days)
     page.get_by_role("button", name="+7 days").click()
     page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 9 ')", timeout=60_000)
-    page.wait_for_timeout(500)
-    assert run_figure(page) != before
+    wait_plotted(page, "trust_government", 9)
+    drawn = plotted(page)
+    assert drawn["gov_released"] == drawn["tal_released"] == drawn["taliban_attacks"] == 9
 
 
 def test_play_runs_on_and_pause_stops(page):
@@ -169,20 +188,41 @@ def test_play_runs_on_and_pause_stops(page):
     assert day(page) == stopped
 
 
+@contextlib.contextmanager
+def _cpu_hog():
+    """A process that keeps one core busy (the machine's other work, as under `pytest -n 2`)."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield hog
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def test_moving_a_slider_changes_the_ensemble_within_seconds(page):
     written, settings = completed_rates(page)
     assert written == settings
-    page.get_by_role("slider", name=re.compile(r"^Government's trust, day 0: ")).focus()
-    started = time.monotonic()
-    page.keyboard.press("End")  # the slider's maximum, 1.0
-    page.wait_for_function(
-        "() => { const r = [...document.querySelectorAll('.swapsim-rates tr')].find(t => t.innerText.startsWith('completed'));"
-        f" return r && r.cells[2].innerText !== {settings!r}; }}", timeout=30_000)
-    took = time.monotonic() - started
+    slider = page.get_by_role("slider", name=re.compile(r"^Government's trust, day 0: "))
+    slider.focus()
+    with _cpu_hog():
+        for _ in range(10):  # rapid changes, each superseding the last, while a core is busy
+            page.keyboard.press("ArrowRight")
+        started = time.monotonic()
+        page.keyboard.press("End")  # the slider's maximum, 1.0
+        page.wait_for_function(
+            "() => { const r = [...document.querySelectorAll('.swapsim-rates tr')].find(t => t.innerText.startsWith('completed'));"
+            f" return r && r.cells[2].innerText !== {settings!r} && !document.querySelector('.swapsim-computing'); }}",
+            timeout=60_000)
+        took = time.monotonic() - started
+        page.get_by_role("button", name="Step").click()  # the page answers while the hog runs
+        page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 1 ')",
+                               timeout=30_000)
+    assert slider.get_attribute("aria-valuenow") == "1"
     after_written, after_settings = completed_rates(page)
     assert after_written == written and after_settings != settings
     assert float(after_settings.split("%")[0]) > float(settings.split("%")[0])  # more trust, more completion
-    print(f"slider to redrawn rates: {took:.2f} s")
+    print(f"slider to redrawn rates with a CPU hog running: {took:.2f} s")
+    page.get_by_role("button", name="Reset", exact=True).click()
     for _ in range(7):  # a run under way with the new setting, for the README's screenshot
         page.get_by_role("button", name="+7 days").click()
     page.wait_for_function("document.querySelector('.swapsim-day').innerText.startsWith('Day 49 ')", timeout=90_000)
@@ -293,3 +333,120 @@ def test_closed_sessions_give_their_memory_back(browser, tmp_path_factory):
     assert footprint > 20, f"a session should hold memory while open (held {footprint:.0f} MiB)"
     assert after - warm < footprint / 4, (f"the server kept {after - warm:.0f} MiB after four sessions closed "
                                           f"(one open session holds {footprint:.0f} MiB)")
+
+
+STEP_TARGET_MS = 150  # issue 17: from pressing Step to the figure drawn with the new day, median of the steps
+REFERENCE_RUN_MS = 8  # one decree_2020 run on the machine the targets were set on (benchmarks/bench_dashboard.py)
+
+
+def _slowness() -> float:
+    """How much slower this machine is now than the reference one (at least 1): a run's time over 8 ms."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from common import one_run_ms
+
+    return max(1.0, one_run_ms(samples=10) / REFERENCE_RUN_MS)
+
+
+def test_a_step_updates_the_figure_within_the_target(page):
+    """Each Step's new day reaches the browser's plot (the plotly div's data) within the target (median), scaled
+    by how much slower than the reference machine this one is while the test runs (other work shares its cores;
+    the benchmark prints the unscaled figure)."""
+    wait_plotted(page, "trust_government", 0)
+    took = []
+    for day_number in range(1, 12):
+        started = time.monotonic()
+        page.get_by_role("button", name="Step").click()
+        wait_plotted(page, "trust_government", day_number)
+        took.append(1000 * (time.monotonic() - started))
+    median = sorted(took)[len(took) // 2]
+    slowness = _slowness()
+    print(f"step to updated figure: median {median:.0f} ms of {len(took)} steps; machine {slowness:.1f} times slower "
+          "than the reference")
+    assert median < STEP_TARGET_MS * slowness, took
+
+
+CONTROLS = [("button", "Step"), ("button", "+7 days"), ("button", "Play"), ("button", "Reset"),
+            ("button", "Open file"), ("button", "Save scenario"), ("textbox", "Seed"), ("textbox", "File name")]
+
+
+@pytest.mark.parametrize("width", [1024, 1920])
+def test_every_control_is_on_the_page_unclipped(server, browser, width):
+    """At 1024 and 1920 px wide every control lies inside the viewport's width and inside its card, the plots inside
+    their cards, and no number of the rates table is broken over lines."""
+    with _session(browser, server[0], width=width, height=900) as page:
+        wait_plotted(page, "gov_released", 0)
+        page.wait_for_timeout(500)  # the plots re-measure their columns after they are drawn
+        found = [page.get_by_role(role, name=name, exact=True) for role, name in CONTROLS]
+        found += page.get_by_role("slider").all()
+        assert len(found) >= len(CONTROLS) + 8  # seven parameters and the ensemble's size
+        for control in found:
+            if control.get_attribute("role") == "slider":  # the role sits on a zero-size element: measure its input
+                control = control.locator("xpath=ancestor::div[contains(@class, 'v-input')][1]")
+            control.scroll_into_view_if_needed()
+            box = control.bounding_box()
+            card = control.locator("xpath=ancestor::div[contains(@class, 'v-card')][1]").bounding_box()
+            assert box is not None and box["width"] > 0, control
+            assert 0 <= box["x"] and box["x"] + box["width"] <= width, (control, box)
+            assert card["x"] <= box["x"] + 1 and box["x"] + box["width"] <= card["x"] + card["width"] + 1, (control, box,
+                                                                                                          card)
+        for plot in page.locator(".js-plotly-plot").all():
+            box = plot.bounding_box()
+            card = plot.locator("xpath=ancestor::div[contains(@class, 'v-card')][1]").bounding_box()
+            assert box["x"] + box["width"] <= card["x"] + card["width"] + 1, (width, box, card)
+        heights = page.evaluate("[...document.querySelectorAll('.swapsim-rates td')].map(c => c.getBoundingClientRect()"
+                                ".height)")
+        assert heights and max(heights) < 1.6 * min(heights), heights  # every cell one line
+        title = page.locator(".v-card__title", has_text="Ensemble of")
+        assert title.evaluate("e => getComputedStyle(e).wordBreak") == "normal"
+
+
+@pytest.fixture(scope="module")
+def posterior_server(tmp_path_factory):
+    """The dashboard with --posterior: a small calibration of two of the sliders' parameters (about 15 s)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_calibration import tiny  # the calibration tests' own small spec
+
+    from sim.experiments import calibration_spec
+    from sim.reports import calibration as report
+
+    folder = tmp_path_factory.mktemp("posterior")
+    spec = tiny(folder, parameters={"government.initial_trust": {"low": 0.1, "high": 0.9},
+                                    "protocol.conditions.max_attacks_per_day": {"low": 2, "high": 20}},
+                particles=40, simulations=800)
+    report.calibrate(calibration_spec.load_spec(spec), folder / "fit", workers=1)
+    with _serving(tmp_path_factory, "--posterior", str(folder / "fit")) as (url, *_):
+        yield url, folder / "fit"
+
+
+def test_posterior_mode_shows_the_posteriors_values_on_the_sliders(posterior_server, browser):
+    from sim.dashboard import controls
+    from sim.dashboard import posterior as posterior_view
+    from sim.experiments.posterior import load_posterior
+    from sim.model.scenario import resolve
+
+    url, fit = posterior_server
+    summary = posterior_view.summary(load_posterior(fit), resolve("decree_2020"), controls.SLIDERS)
+    assert set(summary) == {"government__initial_trust", "protocol__conditions__max_attacks_per_day"}
+    with _session(browser, url) as page:
+        lines = page.locator(".swapsim-posterior").all_inner_texts()
+        assert len(lines) == 2
+        for (name, (low, mid, high)), line in zip(summary.items(), lines):
+            assert line.startswith(posterior_view.described(name, low, mid, high)), line
+            assert "runs draw from it" in line
+        trust = page.get_by_role("slider", name=re.compile(r"^Government's trust, day 0: "))
+        start = controls.on_step("government__initial_trust", summary["government__initial_trust"][1])
+        assert float(trust.get_attribute("aria-valuenow")) == pytest.approx(start)  # starts at the median
+        assert "integrates over the calibration's posterior" in page.locator(".swapsim-integrates").inner_text()
+        drawn = page.locator(".swapsim-drawn").inner_text()
+        assert "drawn from the posterior" in drawn and "government.initial_trust = " in drawn
+        settings_column = "() => [...document.querySelectorAll('.swapsim-rates tr')].slice(1).map(r => r.cells[2].innerText)"
+        before = page.evaluate(settings_column)
+        trust.focus()
+        page.keyboard.press("End")  # held at 1.0 in every run; the attack limit still drawn
+        page.wait_for_function("() => [...document.querySelectorAll('.swapsim-posterior')][0].innerText"
+                               ".includes('yours holds in every run')", timeout=30_000)
+        page.wait_for_function("() => !document.querySelector('.swapsim-computing')", timeout=90_000)
+        assert "held at your values: government.initial_trust" in page.locator(".swapsim-integrates").inner_text()
+        assert "runs draw from it" in page.locator(".swapsim-posterior").all_inner_texts()[1]
+        assert page.evaluate(settings_column) != before
+        assert "government.initial_trust" not in page.locator(".swapsim-drawn").inner_text().split("held at")[0]

@@ -32,13 +32,16 @@ ENSEMBLE_RUNS = 500
 SOURCE = "dashboard"
 
 
-def model_params(scenario: Scenario, settings: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Mesa `model_params` for the sliders and selects: at the scenario's values, or at `settings` (keyword ->
-    value) where given, each slider's label showing its value. The range always holds the scenario's value."""
+def model_params(scenario: Scenario, settings: dict[str, Any] | None = None,
+                 start: dict[str, float] | None = None) -> dict[str, dict[str, Any]]:
+    """Mesa `model_params` for the sliders and selects: at the scenario's values (or `start`'s, keyword -> value:
+    a posterior's medians), or at `settings` (keyword -> value) where given, each slider's label showing its
+    value. The range always holds the starting value."""
     settings = settings or {}
+    start = start or {}
     params: dict[str, dict[str, Any]] = {}
     for path, (label, low, high, step) in SLIDERS.items():
-        own = float(value_at(scenario, path))
+        own = float(start.get(keyword(path), value_at(scenario, path)))
         value = float(settings.get(keyword(path), own))
         params[keyword(path)] = {"type": "SliderFloat", "label": f"{label}: {value:g}", "value": value,
                                  "min": min(low, own), "max": max(high, own), "step": step}
@@ -48,9 +51,15 @@ def model_params(scenario: Scenario, settings: dict[str, Any] | None = None) -> 
     return params
 
 
-def defaults(scenario: Scenario) -> dict[str, Any]:
-    """The settings (keyword -> value) that leave the scenario unchanged."""
-    return {name: entry["value"] for name, entry in model_params(scenario).items()}
+def on_step(name: str, value: float) -> float:
+    """`value` rounded to the step of the slider called `name` (a posterior's median as a slider can hold it)."""
+    step = SLIDERS[path_of(name)][3]
+    return round(round(value / step) * step, 6)
+
+
+def defaults(scenario: Scenario, start: dict[str, float] | None = None) -> dict[str, Any]:
+    """The settings (keyword -> value) the page starts with: the scenario's values, or `start`'s."""
+    return {name: entry["value"] for name, entry in model_params(scenario, start=start).items()}
 
 
 def apply(scenario: Scenario, settings: dict[str, Any]) -> Scenario:

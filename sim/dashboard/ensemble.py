@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from sim import DEFAULT_SEED
 from sim.experiments import observed as observed_2020
 from sim.experiments import runs as runs_module
+from sim.dashboard.posterior import holding
 from sim.experiments.posterior import Posterior
 from sim.model.scenario import Scenario
-from sim.reports import comparison, figures
+from sim.reports import comparison
 from sim.reports.analysis import DailyBands
 
 BASELINE, CURRENT = "scenario as written", "with your settings"
@@ -49,8 +49,13 @@ class Ensemble:
     bands: DailyBands
 
 
-def simulate(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, posterior: Posterior | None = None) -> Ensemble:
-    """`runs` seeded runs of the scenario (each drawing its parameters from `posterior` if given)."""
+def simulate(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, posterior: Posterior | None = None,
+             held: frozenset[str] = frozenset()) -> Ensemble:
+    """`runs` seeded runs of the scenario, each drawing its parameters from `posterior` if given, except those in
+    `held` (dotted paths), which keep the scenario's values. Up to 2,000 runs are the lanes of one batch, so the
+    model's per-day cost is paid once (two batches of 250 take about twice as long as one of 500)."""
+    if posterior is not None:
+        posterior = holding(posterior, held)
     results = runs_module.run(scenario, runs, seed, workers=1, series=True, posterior=posterior)
     bands = DailyBands(scenario.calendar.horizon_days)
     bands.add(results.series)
@@ -79,20 +84,6 @@ def rates_text(table: pd.DataFrame) -> pd.DataFrame:
     wide = table.assign(cell=cell).pivot(index="outcome", columns="scenario", values="cell")
     order = list(dict.fromkeys(table["outcome"]))
     return wide.loc[order, [c for c in (BASELINE, CURRENT) if c in wide.columns]].reset_index()
-
-
-def releases_figure(baseline: Ensemble, current: Ensemble, observed: pd.DataFrame | None = None) -> Figure:
-    """Median and 5–95% band of cumulative releases on both sides, the settings over the unchanged scenario."""
-    return figures.paired_releases_figure({BASELINE: baseline.bands, CURRENT: current.bands}, current.scenario,
-                                          observed)
-
-
-def rates_figure(baseline: Ensemble, current: Ensemble, rates_table: pd.DataFrame | None = None) -> Figure:
-    """Outcome shares of both ensembles with Wilson intervals and, below, their paired differences
-    (`rates_table`: `rates(baseline, current)` when the caller has it already)."""
-    title = f"{current.scenario.metadata.name}: outcomes of {current.bands.runs:,} runs, your settings against the scenario"
-    table = rates(baseline, current) if rates_table is None else rates_table
-    return figures.comparison_figure(table, title, differences(baseline, current))
 
 
 def observed() -> pd.DataFrame:
