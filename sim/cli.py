@@ -440,6 +440,7 @@ def _add_workers(p: argparse.ArgumentParser) -> None:
                         f"{default_workers()} here); results do not depend on it")
 
 
+DASHBOARD_RUNS = DEFAULT_RUNS // 2  # the page recomputes them on every slider change
 MAX_WORKERS = 1024  # more would exceed what the OS gives one process (semaphores, file descriptors)
 
 
@@ -583,7 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_whole_number(1), default=8765, help="port (default %(default)s)")
     p.add_argument("--out", default="results/dashboard",
                    help="folder the Save button writes scenario files into (default %(default)s)")
-    _add_runs(p, "runs in the ensemble")
+    p.add_argument("--runs", type=_positive_int, default=DASHBOARD_RUNS,
+                   help=f"runs in the ensemble (default %(default)s: half the {DEFAULT_RUNS:,} of the other commands, "
+                        "so that the page follows a slider in about a second)")
     p.add_argument("--allow", action="append", default=[], metavar="DIR",
                    help="a folder whose scenario files the page may open by path (repeatable); the page can "
                         "always open the bundled scenarios, --out and the folder of SCENARIO, and nothing else")

@@ -549,13 +549,17 @@ def test_a_control_character_in_a_key_stays_inside_its_one_line(tmp_path):
 
 
 def test_every_command_that_runs_a_scenario_many_times_has_one_default_run_count():
+    """One default for the batch commands; the dashboard, which reruns its ensemble on every slider change, half of
+    it, and says so."""
     from sim import DEFAULT_RUNS
     from sim.cli import build_parser
 
     parser = build_parser()
-    commands = [["run", "s.yaml"], ["compare", "a.yaml", "b.yaml"], ["forecast", "fit", "--until", "2020-09-30"],
-                ["dashboard"]]
-    assert {parser.parse_args(words).runs for words in commands} == {DEFAULT_RUNS}
+    commands = [["run", "s.yaml"], ["compare", "a.yaml", "b.yaml"], ["forecast", "fit", "--until", "2020-09-30"]]
+    assert {parser.parse_args(words).runs for words in commands} == {DEFAULT_RUNS} == {1000}
+    assert parser.parse_args(["dashboard"]).runs == DEFAULT_RUNS // 2
+    help_text = swapsim("dashboard", "--help").stdout
+    assert "half the 1,000 of the other commands" in " ".join(help_text.split())
 
 
 @pytest.mark.parametrize("words, name, expected", [
