@@ -110,5 +110,6 @@ def test_the_discovery_example_runs_as_written_and_prints_its_box(tmp_path):
                               env={**os.environ, "MPLBACKEND": "Agg"})
         assert proc.returncode == 0, f"`{line}` failed:\n{proc.stderr[-2000:]}"
         printed = proc.stdout
-    quoted = re.search(r"The command prints:\n\n```\n(.*?)```", section, flags=re.S).group(1)
+    quoted = re.search(r"The command prints:\n\n(?:<!-- printed by: [^>]*-->\n)?```\n(.*?)```", section,
+                       flags=re.S).group(1)
     assert " ".join(quoted.split()) in " ".join(printed.split()), "the README quotes another box than the command prints"
