@@ -199,19 +199,27 @@ def spec_from_dict(data: dict, source: str = "<calibration>", folder: str | Path
                                         reads={"method", "particles", "simulations", "simulations_per_particle"})
         raise ScenarioError(joined(lines, after, _unvalidated_problems(data, source, folder))) from None
     spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
-    problems, base = [], None
-    try:
-        base = base_scenario(spec)
-    except ScenarioError as err:
-        problems += err.problems
-    try:
-        problems += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
-    except ScenarioError as err:
-        problems += err.problems
+    base, problems = _base_and_record_problems(spec)
     if problems:
         raise ScenarioError(problems)
     load_record(spec, base=base)  # the fit window must hold points
     return spec
+
+
+def _base_and_record_problems(spec: CalibrationSpec) -> tuple[Scenario | None, list[str]]:
+    """The spec's base scenario (None if it has none or it fails) and the problems of the base, with its fixed
+    values, and of the record, each checked whatever the other's."""
+    base, problems = None, []
+    if spec.base is not None:
+        try:
+            base = base_scenario(spec)
+        except ScenarioError as err:
+            problems += err.problems
+    try:
+        problems += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
+    except ScenarioError as err:
+        problems += err.problems
+    return base, problems
 
 
 def _unvalidated_problems(data: dict, source: str, folder: str | Path | None) -> list[str]:
@@ -230,16 +238,7 @@ def _unvalidated_problems(data: dict, source: str, folder: str | Path | None) ->
             ready[key] = None if key == "base" else field.get_default(call_default_factory=True)
     spec = CalibrationSpec.model_construct(**ready)
     spec._source, spec._folder = source, (Path(folder) if folder is not None else None)
-    if spec.base is not None:
-        try:
-            base_scenario(spec)
-        except ScenarioError as err:
-            lines += err.problems
-    try:
-        lines += records.frame_problems(record_frame(spec), where=record_where(spec), weights=spec.weights)
-    except ScenarioError as err:
-        lines += err.problems
-    return lines
+    return lines + _base_and_record_problems(spec)[1]
 
 
 def load_spec(path: str | Path) -> CalibrationSpec:
