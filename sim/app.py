@@ -229,7 +229,7 @@ def OneRun(scenario: Scenario, seed: int, held: frozenset[str]):
     tick, set_tick = solara.use_state(0)
     playing, set_playing = solara.use_state(False)
     lock = solara.use_memo(threading.Lock, [])
-    skeleton = solara.use_memo(lambda: plots.run_figure(scenario), [scenario.model_dump_json()])
+    skeleton = solara.use_memo(lambda: plots.run_figure(scenario), [plots.run_figure_key(scenario)])
 
     def advance(days: int) -> None:
         with lock:
@@ -337,7 +337,7 @@ def Ensembles(base: Scenario, scenario: Scenario, held: frozenset[str], runs: in
         current = written if scenario == base and not held else ensemble.simulate(scenario, runs, seed, POSTERIOR,
                                                                                   held)
         rates = ensemble.rates(written, current)
-        return EnsembleView(key, ensemble.rates_text(rates), plots.releases_data(base, written.bands, current.bands),
+        return EnsembleView(key, ensemble.rates_text(rates), plots.releases_data(written.bands, current.bands),
                             plots.rates_data(rates, ensemble.differences(written, current), ensemble.BASELINE,
                                              ensemble.CURRENT), time.perf_counter() - started)
 

@@ -152,6 +152,25 @@ def test_the_ensemble_matches_swapsim_runs_of_the_same_scenario(dashboard):
         assert written.startswith(f"{100 * share:.1f}%"), (outcome, written, share)
 
 
+@pytest.mark.parametrize("name", ["decree_2020", "spoiler_surge"])
+def test_the_ensemble_bands_are_those_of_the_clis_figures(name):
+    """The page's bands, from the runs' daily snapshots of both sides' releases, are the quantiles that the CLI's
+    figures take from the same runs' full daily series (DailyBands), day by day, ended runs at their final value."""
+    from sim.experiments import runs as runs_module
+    from sim.reports.analysis import DailyBands
+    from sim.reports.results import _uppers
+
+    scenario = resolve(name)
+    page = ensemble.simulate(scenario, 120, seed=5)
+    full = runs_module.run(scenario, 120, 5, series=True)
+    assert page.runs.drop(columns="lane", errors="ignore").equals(full.runs.drop(columns="lane", errors="ignore"))
+    assert (full.runs["end_day"] < scenario.calendar.horizon_days - 1).any()  # some runs end early: carried
+    cli = DailyBands(scenario.calendar.horizon_days, _uppers(scenario))  # as `swapsim run` builds them
+    cli.add(full.series)
+    for column in ensemble.RELEASES:
+        np.testing.assert_array_equal(page.bands.quantiles(column, plots.BAND), cli.quantiles(column, plots.BAND))
+
+
 def test_the_policy_select_changes_the_ensemble(dashboard):
     select = next(w for w in dashboard.find(v.Select).widgets if w.label == "The 15 commanders")
     before = rate_cells(dashboard)

@@ -313,3 +313,14 @@ def test_save_writes_a_png_atomically(tmp_path, many, scenario):
 def test_no_pyplot_needed():
     code = "import sys, sim.reports.figures; assert 'matplotlib.pyplot' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_team_moves_are_walkouts_and_returns_after_them_not_an_arrival():
+    """The team of a scenario with lists arrives on its day (not a return); one engaged from the start that walks
+    out and comes back is marked on both days."""
+    from sim.reports.analysis import team_moves
+
+    arrives = [False] * 3 + [True] * 2 + [False] * 2 + [True]
+    assert [d.tolist() for d in team_moves(arrives)] == [[5], [7]]
+    assert [d.tolist() for d in team_moves([True, True, False, True])] == [[2], [3]]
+    assert [d.tolist() for d in team_moves([])] == [[], []]

@@ -9,7 +9,7 @@ Why Plotly (`plotly.graph_objects.FigureWidget`, shown by `sim.dashboard.live.Li
   asked (the browser tests refuse every request off the machine). Vega-Lite in Solara loads vega, vega-lite and
   vega-embed from the CDN proxy.
 - Size does not grow with the ensemble: a band of 500 or 2,000 runs is drawn from its daily quantiles
-  (`DailyBands`), three numbers a day, so a figure holds a few thousand points whatever the runs.
+  (per-day quantiles), three numbers a day, so a figure holds a few thousand points whatever the runs.
 
 Every figure is built once as a skeleton (layout, static lines, empty traces named by `meta`); `*_data` functions
 give the traces' new data by that name, which is all that crosses to the browser on an update.
@@ -18,6 +18,8 @@ Colours are Okabe–Ito (distinguishable with the common colour-vision deficienc
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -25,7 +27,7 @@ from plotly.subplots import make_subplots
 
 from sim.model.scenario import Scenario
 from sim.model.timeline import Timeline
-from sim.reports.analysis import DailyBands
+from sim.reports.analysis import team_moves
 
 # Okabe & Ito (2008), "Color Universal Design": colours told apart with any common colour-vision deficiency.
 WRITTEN, SETTINGS = "#0072B2", "#E69F00"  # ensembles: the scenario as written (blue), your settings (orange)
@@ -36,6 +38,13 @@ ROLLING_DAYS = 7
 HEADROOM = 1.35  # release axes reach 35% above the total: room for the panel's legend above the data
 FONT = dict(family="Arial, Helvetica, sans-serif", size=13)
 Updates = dict[str, dict[str, object]]  # trace name (its meta) -> the trace properties to set
+
+
+class Bands(Protocol):
+    """Per-day distributions of an ensemble's columns."""
+
+    def quantiles(self, column: str, qs: tuple[float, ...]) -> np.ndarray:
+        """Per day (days x qs), the column's quantiles."""
 
 
 def dates(scenario: Scenario, days) -> list[str]:
@@ -111,10 +120,16 @@ def run_figure(scenario: Scenario) -> go.Figure:
                              fillcolor="rgba(213,94,0,0.15)", hoverinfo="skip"), 3, 1)
     fig.add_trace(_line("trust_government", "Government's trust in the Taliban", GOVERNMENT, width=2), 3, 1)
     fig.add_trace(_line("trust_taliban", "Taliban's trust in the government", TALIBAN, width=2), 3, 1)
+    for uid, name, color in (("walkouts", "Taliban team walks out", TALIBAN), ("returns", "Taliban team comes back",
+                                                                                 GOVERNMENT)):
+        fig.add_trace(go.Scatter(meta=uid, name=name, x=[], y=[], mode="lines", hoverinfo="skip",
+                                 line=dict(color=color, width=1.5, dash="dashdot")), 3, 1)
     for uid, name, color in (("taliban_attacks", "Taliban attacks", TALIBAN), ("iskp_attacks", "ISKP attacks", ISKP)):
         fig.add_trace(go.Scatter(meta=uid, name=f"{name}: daily count", x=[], y=[], mode="markers",
                                  marker=dict(color=color, size=4, opacity=0.5), hovertemplate="%{y}"), 4, 1)
         fig.add_trace(_line(f"{uid}_mean", f"{name}: {ROLLING_DAYS}-day mean", color, width=2), 4, 1)
+    fig.add_trace(_line("booked_mean", f"ISKP attacks the government books against the Taliban: {ROLLING_DAYS}-day "
+                        "mean", ISKP, width=1.5, dash="dot"), 4, 1)
     for row, total in ((1, p.government_prisoners), (2, p.taliban_prisoners)):
         fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1,
                       annotation_text=f"all {total:,}", annotation_position="top left")
@@ -129,6 +144,13 @@ def run_figure(scenario: Scenario) -> go.Figure:
     _date_axes(fig, scenario, 4)
     _layout(fig, f"{scenario.metadata.name}: one run, day 0", 1050)
     return fig
+
+
+def run_figure_key(scenario: Scenario) -> str:
+    """What `run_figure` draws from a scenario (its name, calendar, schedule, totals, events and the walkout line):
+    a slider that changes none of it, such as a trust, keeps the figure and changes its data only."""
+    return scenario.model_dump_json(include={"metadata": {"name"}, "calendar": True, "protocol": True,
+                                             "events": True, "taliban": {"walkout_trust"}})
 
 
 def run_data(series: pd.DataFrame, scenario: Scenario) -> Updates:
@@ -149,21 +171,32 @@ def run_data(series: pd.DataFrame, scenario: Scenario) -> Updates:
     for column in ("taliban_attacks", "iskp_attacks"):
         data[column] = dict(x=when, y=series[column].to_numpy())
         data[f"{column}_mean"] = dict(x=when, y=series[column].rolling(**roll).mean().to_numpy())
+    booked = series["attributed_attacks"] - series["taliban_attacks"]
+    data["booked_mean"] = dict(x=when, y=booked.rolling(**roll).mean().to_numpy())
+    for uid, days in zip(("walkouts", "returns"), team_moves(series["engaged"].to_numpy())):
+        data[uid] = _verticals([when[i] for i in days])
     return data
+
+
+def _verticals(at: list[str]) -> dict[str, list]:
+    """A trace's points for a vertical line across the trust panel (0 to 1) at each date, gaps between them."""
+    return dict(x=[d for date in at for d in (date, date, None)], y=[v for _ in at for v in (0.0, 1.0, None)])
 
 
 # ---------------------------------------------------------------- ensembles
 
 
-def _band(fig: go.Figure, uid: str, name: str, color: str, row: int) -> None:
-    """A 5–95% band as a filled area with outlines, and its median: three traces, filled by `band_data`."""
-    fig.add_trace(go.Scatter(meta=f"{uid}_low", name=f"{name}: 5%", x=[], y=[], mode="lines", legendgroup=uid,
-                             showlegend=False, line=dict(color=color, width=0.8), hovertemplate="%{y:,.0f}"), row, 1)
-    fig.add_trace(go.Scatter(meta=f"{uid}_high", name=f"{name}: 95%", x=[], y=[], mode="lines", legendgroup=uid,
-                             showlegend=False, fill="tonexty", fillcolor=_fill(color), line=dict(color=color, width=0.8),
+def _band(fig: go.Figure, uid: str, name: str, color: str, row: int, calendar: list[str]) -> None:
+    """A 5–95% band as a filled area with outlines, and its median: three traces over the calendar's dates, whose
+    values `releases_data` fills (an update sends the values alone)."""
+    fig.add_trace(go.Scatter(meta=f"{uid}_low", name=f"{name}: 5%", x=calendar, y=[], mode="lines",
+                             legendgroup=uid, showlegend=False, line=dict(color=color, width=0.8),
                              hovertemplate="%{y:,.0f}"), row, 1)
-    fig.add_trace(go.Scatter(meta=f"{uid}_median", name=f"{name}: median, 5–95% band", x=[], y=[], mode="lines",
-                             legendgroup=uid, line=dict(color=color, width=2.5),
+    fig.add_trace(go.Scatter(meta=f"{uid}_high", name=f"{name}: 95%", x=calendar, y=[], mode="lines",
+                             legendgroup=uid, showlegend=False, fill="tonexty", fillcolor=_fill(color),
+                             line=dict(color=color, width=0.8), hovertemplate="%{y:,.0f}"), row, 1)
+    fig.add_trace(go.Scatter(meta=f"{uid}_median", name=f"{name}: median, 5–95% band", x=calendar, y=[],
+                             mode="lines", legendgroup=uid, line=dict(color=color, width=2.5),
                              hovertemplate="%{y:,.0f}"), row, 1)
 
 
@@ -184,7 +217,7 @@ def releases_figure(scenario: Scenario, observed: pd.DataFrame | None = None) ->
                              hovertemplate="%{y:,}"), 1, 1)
     for key, name, color in ENSEMBLES:
         for row, (_, side) in enumerate(SIDES, start=1):
-            _band(fig, f"{key}_{side}", name, color, row)
+            _band(fig, f"{key}_{side}", name, color, row, calendar)
     if observed is not None:
         for row, side in ((1, "government_released_taliban"), (2, "taliban_released_government")):
             rows = observed[observed["side"] == side]
@@ -204,15 +237,16 @@ def releases_figure(scenario: Scenario, observed: pd.DataFrame | None = None) ->
     return fig
 
 
-def releases_data(scenario: Scenario, written: DailyBands, settings: DailyBands) -> Updates:
-    """Both ensembles' bands and medians of cumulative releases, by day of the calendar."""
-    calendar = dates(scenario, np.arange(scenario.calendar.horizon_days))
+def releases_data(written: Bands, settings: Bands) -> Updates:
+    """Both ensembles' bands and medians of cumulative releases, a value for each day of the calendar that
+    `releases_figure` drew (`written`, `settings`: anything with `quantiles(column, qs)` per day, such as
+    `DailyBands` or the dashboard's `ReleaseBands`)."""
     data: Updates = {}
     for (key, _, _), bands in zip(ENSEMBLES, (written, settings)):
         for column, side in SIDES:
             q = bands.quantiles(column, BAND)
             for i, part in enumerate(("low", "median", "high")):
-                data[f"{key}_{side}_{part}"] = dict(x=calendar, y=q[:, i])
+                data[f"{key}_{side}_{part}"] = dict(y=q[:, i])
     return data
 
 

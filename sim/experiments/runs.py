@@ -9,7 +9,7 @@ of workers.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,10 @@ class Results:
     """What a batch of runs produced, with what is needed to reproduce it.
 
     `runs`: one row per run (run, seed, outcome, metrics); `series`: one row per run
-    and day, or None. Statistics, figures and results folders: `sim.reports.results`.
+    and day, or None; `snapshots`: both sides' cumulative releases at the end of each
+    snapshot day, one row per run and day, or None (a cheap record where the series'
+    other columns are not needed). Statistics, figures and results folders:
+    `sim.reports.results`.
     """
 
     scenario: Scenario
@@ -38,6 +41,7 @@ class Results:
     runs: pd.DataFrame
     series: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
+    snapshots: pd.DataFrame | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -45,7 +49,8 @@ class Results:
 
 
 def plan(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, lanes: int | None = None, workers: int = 1,
-         series: bool = True, posterior: Posterior | None = None) -> Iterator[batches.Batch]:
+         series: bool = True, posterior: Posterior | None = None,
+         snapshot_days: Sequence[int] = ()) -> Iterator[batches.Batch]:
     """Runs 0 .. runs - 1 of a scenario as batches of lanes; with a posterior, each run draws its parameter set."""
     seeds = replicate_seeds(seed, runs)
     labels = {"run": np.arange(runs)}
@@ -55,28 +60,34 @@ def plan(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, lanes: int | N
         [scenario], np.zeros(runs, dtype=np.int64), seeds, labels,
         batches.cut(runs, lanes, workers, series), series=series,
         overrides=posterior.overrides(scenario, seeds) if posterior is not None else None,
+        snapshot_days=snapshot_days,
     )
 
 
 def stream(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
            series: bool = True, progress: bool = False, executor: Executor | None = None,
-           posterior: Posterior | None = None) -> Iterator[batches.BatchResult]:
+           posterior: Posterior | None = None, snapshot_days: Sequence[int] = ()) -> Iterator[batches.BatchResult]:
     """The runs' results batch by batch, in run order; raises RunError if a run fails. With `posterior`, each
-    run draws its parameter set from a calibration's posterior (`sim.experiments.calibration.load_posterior`)."""
+    run draws its parameter set from a calibration's posterior (`sim.experiments.calibration.load_posterior`);
+    with `snapshot_days`, each batch keeps both sides' cumulative releases at the end of those days."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
     label = (runs, scenario.metadata.name) if progress and runs > 1 else None
-    return batches.run_all(plan(scenario, runs, seed, lanes, workers, series, posterior), workers, executor, label)
+    return batches.run_all(plan(scenario, runs, seed, lanes, workers, series, posterior, snapshot_days), workers,
+                           executor, label)
 
 
 def run(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = DEFAULT_SEED, workers: int = 1, lanes: int | None = None,
         series: bool = True, progress: bool = False, executor: Executor | None = None,
-        posterior: Posterior | None = None) -> Results:
-    """Run a scenario `runs` times from root seed `seed`, in memory; identical results for any lanes and workers."""
-    parts = list(stream(scenario, runs, seed, workers, lanes, series, progress, executor, posterior))
+        posterior: Posterior | None = None, snapshot_days: Sequence[int] = ()) -> Results:
+    """Run a scenario `runs` times from root seed `seed`, in memory; identical results for any lanes and workers.
+    `snapshot_days`: days at whose end both sides' cumulative releases are kept (`Results.snapshots`)."""
+    parts = list(stream(scenario, runs, seed, workers, lanes, series, progress, executor, posterior, snapshot_days))
     table = pd.concat([p.runs for p in parts], ignore_index=True).drop(columns="error")
     daily = with_dates(pd.concat([p.series for p in parts], ignore_index=True), scenario) if series else None
-    return Results(scenario, int(seed), table, daily, {"workers": workers, "lanes": lanes or batches.default_lanes(series)})
+    snapshots = pd.concat([p.snapshots for p in parts], ignore_index=True) if len(snapshot_days) else None
+    return Results(scenario, int(seed), table, daily, {"workers": workers, "lanes": lanes or batches.default_lanes(series)},
+                   snapshots)
 
 
 def with_dates(series: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

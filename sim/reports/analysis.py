@@ -413,6 +413,17 @@ UNIT_BINS = 1000
 COUNT = np.int32  # runs per day and bin
 
 
+def team_moves(engaged: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """A run's days (indices of its daily series) on which the Taliban team walked out, and on which it came back
+    after a walkout; its state on the first day is where it starts (the team of a scenario with lists arrives on
+    its day, which is not a return)."""
+    engaged = np.asarray(engaged, dtype=bool)
+    before = np.concatenate([engaged[:1], engaged[:-1]])
+    walks = before & ~engaged
+    returns = ~before & engaged & (np.cumsum(walks) > 0)
+    return np.flatnonzero(walks), np.flatnonzero(returns)
+
+
 class _DayHistogram:
     """Counts of values per day in equal bins from 0, the bins widening (by doubling) when a value needs room.
 

@@ -28,7 +28,7 @@ from sim.experiments import storage
 from sim.model.outcomes import OUTCOMES
 from sim.model.scenario import Scenario
 from sim.model.timeline import Timeline
-from sim.reports.analysis import ALPHA, DailyBands
+from sim.reports.analysis import ALPHA, DailyBands, team_moves
 from sim.reports.words import count
 
 BAND = (0.05, 0.95)  # quantiles of the band drawn around the median
@@ -150,9 +150,8 @@ def _mark_run(axes, run: pd.DataFrame, scenario: Scenario) -> None:
     offensive = run["offensive"].to_numpy(dtype=bool)
     edges = np.diff(np.concatenate([[False], offensive, [False]]).astype(int))
     spans = list(zip(days[edges[:-1] == 1], days[edges[1:] == -1]))
-    engaged = run["engaged"].to_numpy(dtype=bool)
-    before = np.concatenate([[True], engaged[:-1]])  # the team starts engaged
-    walkouts, returns = days[before & ~engaged], days[~before & engaged]
+    walks, comes_back = team_moves(run["engaged"].to_numpy())
+    walkouts, returns = days[walks], days[comes_back]
     for ax in axes:
         for first, last in spans:
             a, b = _dates(scenario, [first, last + 1])
