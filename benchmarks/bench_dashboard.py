@@ -4,7 +4,8 @@ Two servers run side by side on this machine: this checkout's `swapsim dashboard
 the main worktree's, `/work/main/.venv/bin/swapsim`; any other with --baseline). Headless Chromium (Playwright,
 the system's /usr/bin/chromium) drives each through the same steps:
 - Step to updated figure: from the click to the run's figure showing the new day (the plotly div's data; for a
-  baseline drawing PNGs, a new image), median of --steps steps. Target: under 150 ms.
+  baseline drawing PNGs, a new image), median of --steps steps, timed twice: by Playwright around its click, and
+  in the page from the click event (without Playwright's work to find and check the button). Target: under 150 ms.
 - Slider to updated ensemble at 500 runs: from a slider's change (trust from 0 to 1 and back) to the rates table
   showing the new ensemble, and no computation pending, median of --slides changes. Target: under 1 s.
 - Disconnections over 50 rapid slider changes (50 ms apart): websockets closed, or the page saying it is
@@ -79,8 +80,31 @@ RUN_FIGURE = """() => {
 }"""
 
 
+# In the page: from the Step button's click event to the run's figure showing the new day (polled every ms), so
+# that Playwright's own work around a click (finding the button, checking it can be clicked) is not counted.
+STEP_IN_PAGE = """() => new Promise(resolve => {
+    const card = [...document.querySelectorAll('.v-card')].find(c => c.innerText.includes('One run, day by day'));
+    const button = [...card.querySelectorAll('button')].find(b => b.innerText.trim().toLowerCase() === 'step');
+    const shown = () => (RUN_FIGURE)();
+    const before = shown();
+    const started = performance.now();
+    const poll = () => shown() !== before ? resolve(performance.now() - started) : setTimeout(poll, 1);
+    button.click();
+    poll();
+})""".replace("(RUN_FIGURE)", "(" + RUN_FIGURE + ")")
+
+
+def step_in_page_ms(page, steps: int) -> float:
+    """Median time, measured in the page, from a Step click to the run's figure changing."""
+    times = []
+    for _ in range(steps):
+        times.append(page.evaluate(STEP_IN_PAGE))
+        page.wait_for_timeout(200)
+    return statistics.median(times)
+
+
 def step_ms(page, steps: int) -> float:
-    """Median time from a Step click to the run's figure changing."""
+    """Median time from Playwright's Step click to the run's figure changing, seen by Playwright."""
     times = []
     for _ in range(steps):
         before = page.evaluate(RUN_FIGURE)
@@ -139,7 +163,8 @@ def measure(browser, url: str, steps: int, slides: int) -> dict:
     page.goto(url)
     page.get_by_role("button", name="Step", exact=True).wait_for(timeout=120_000)
     page.locator(".swapsim-rates table").wait_for(timeout=120_000)
-    out = {"step_ms": step_ms(page, steps), "slider_s": slider_s(page, slides)}
+    out = {"step_ms": step_ms(page, steps), "step_in_page_ms": step_in_page_ms(page, steps),
+           "slider_s": slider_s(page, slides)}
     out["disconnections"], out["answers"] = disconnections(page, closed)
     context.close()
     return out
@@ -169,6 +194,8 @@ def main() -> None:
     print(f"{'':44}{'baseline':>12}{'this checkout':>16}{'target':>10}")
     print(f"{f'step to updated figure (median of {args.steps})':44}{base['step_ms']:>10.0f}ms{new['step_ms']:>14.0f}ms"
           f"{'< 150 ms':>10}")
+    print(f"{'  the same, timed in the page from the click':44}{base['step_in_page_ms']:>10.0f}ms"
+          f"{new['step_in_page_ms']:>14.0f}ms{'< 150 ms':>10}")
     print(f"{f'slider to updated ensemble, 500 runs ({args.slides})':44}{base['slider_s']:>11.2f}s{new['slider_s']:>15.2f}s"
           f"{'< 1 s':>10}")
     print(f"{'disconnections over 50 rapid slider changes':44}{base['disconnections']:>12}{new['disconnections']:>16}"

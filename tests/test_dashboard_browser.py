@@ -312,10 +312,11 @@ def _settled_mib(pid: int, seconds: float = 90) -> float:
 
 def test_closed_sessions_give_their_memory_back(browser, tmp_path_factory):
     """Sessions opened and closed one after another leave the server within a quarter of one session's memory
-    of where it was (before the allocator settings, four sessions kept about 50 MiB, a third of one)."""
+    of where it was (before the allocator settings, four sessions kept about 50 MiB, a third of one). The
+    ensembles have 2,000 runs, so that a session holds enough for a leak to show (one of 500 holds about 12 MiB)."""
     if not Path("/proc/self/status").exists():
         pytest.skip("reads resident memory from /proc")
-    with _serving(tmp_path_factory) as (url, _, _, process):
+    with _serving(tmp_path_factory, "--runs", "2000") as (url, _, _, process):
 
         def session() -> float:
             context = browser.new_context(viewport={"width": 1600, "height": 1100})
@@ -335,34 +336,25 @@ def test_closed_sessions_give_their_memory_back(browser, tmp_path_factory):
                                           f"(one open session holds {footprint:.0f} MiB)")
 
 
-STEP_TARGET_MS = 150  # issue 17: from pressing Step to the figure drawn with the new day, median of the steps
-REFERENCE_RUN_MS = 8  # one decree_2020 run on the machine the targets were set on (benchmarks/bench_dashboard.py)
+# The step's speed (issue 17's target, under 150 ms from the click to the drawn figure) is printed by
+# benchmarks/bench_dashboard.py beside a baseline, as the project keeps speed targets out of timed tests.
 
 
-def _slowness() -> float:
-    """How much slower this machine is now than the reference one (at least 1): a run's time over 8 ms."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from common import one_run_ms
-
-    return max(1.0, one_run_ms(samples=10) / REFERENCE_RUN_MS)
-
-
-def test_a_step_updates_the_figure_within_the_target(page):
-    """Each Step's new day reaches the browser's plot (the plotly div's data) within the target (median), scaled
-    by how much slower than the reference machine this one is while the test runs (other work shares its cores;
-    the benchmark prints the unscaled figure)."""
+def test_a_step_changes_the_data_of_the_figure_already_drawn(page):
+    """Steps update the traces of the plot already on the page (the same plotly div, its layout untouched), one
+    point a day on every trace of the run; they do not draw a new figure."""
     wait_plotted(page, "trust_government", 0)
-    took = []
-    for day_number in range(1, 12):
-        started = time.monotonic()
+    page.evaluate("() => { const d = document.querySelector('.swapsim-run-figure .js-plotly-plot');"
+                  " d.swapsimMark = 'drawn once'; d.swapsimTitle = d.layout.title.text; }")
+    for day_number in range(1, 6):
         page.get_by_role("button", name="Step").click()
         wait_plotted(page, "trust_government", day_number)
-        took.append(1000 * (time.monotonic() - started))
-    median = sorted(took)[len(took) // 2]
-    slowness = _slowness()
-    print(f"step to updated figure: median {median:.0f} ms of {len(took)} steps; machine {slowness:.1f} times slower "
-          "than the reference")
-    assert median < STEP_TARGET_MS * slowness, took
+    same = page.evaluate("() => { const d = document.querySelector('.swapsim-run-figure .js-plotly-plot');"
+                         " return [d.swapsimMark, d.layout.title.text === d.swapsimTitle]; }")
+    assert same == ["drawn once", True]
+    drawn = plotted(page)
+    daily = {trace: points for trace, points in drawn.items() if trace not in ("walkouts", "returns")}
+    assert len(daily) == 11 and set(daily.values()) == {5}, drawn  # a point a day on every daily trace
 
 
 CONTROLS = [("button", "Step"), ("button", "+7 days"), ("button", "Play"), ("button", "Reset"),
