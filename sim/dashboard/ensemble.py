@@ -25,7 +25,8 @@ from sim.reports import comparison
 
 BASELINE, CURRENT = "scenario as written", "with your settings"
 MAX_RUNS = 10_000  # an ensemble beyond this takes minutes to redraw on two cores: a job for `swapsim compare`
-BYTES_PER_RUN = 700_000  # peak memory of one run of an ensemble with its series (tracemalloc, 200 decree runs)
+BYTES_PER_RUN = 60_000  # peak memory of one run of an ensemble, its releases per day (tracemalloc: 49 KB a run for
+                       # 200 and for 1,000 decree runs)
 
 
 def check_runs(runs: int) -> None:
@@ -81,7 +82,7 @@ class Ensemble:
 def simulate(scenario: Scenario, runs: int, seed: int = DEFAULT_SEED, posterior: Posterior | None = None,
              held: frozenset[str] = frozenset()) -> Ensemble:
     """`runs` seeded runs of the scenario, each drawing its parameters from `posterior` if given, except those in
-    `held` (dotted paths), which keep the scenario's values. Up to 2,000 runs are the lanes of one batch, so the
+    `held` (dotted paths), which keep the scenario's values. Up to 4,000 runs are the lanes of one batch, so the
     model's per-day cost is paid once (two batches of 250 take about twice as long as one of 500)."""
     if posterior is not None:
         posterior = holding(posterior, held)
