@@ -128,8 +128,8 @@ def run_figure(scenario: Scenario) -> go.Figure:
         fig.add_trace(go.Scatter(meta=uid, name=f"{name}: daily count", x=[], y=[], mode="markers",
                                  marker=dict(color=color, size=4, opacity=0.5), hovertemplate="%{y}"), 4, 1)
         fig.add_trace(_line(f"{uid}_mean", f"{name}: {ROLLING_DAYS}-day mean", color, width=2), 4, 1)
-    fig.add_trace(_line("booked_mean", f"ISKP attacks the government books against the Taliban: {ROLLING_DAYS}-day "
-                        "mean", ISKP, width=1.5, dash="dot"), 4, 1)
+    fig.add_trace(_line("booked_mean", f"ISKP attacks booked as Taliban: {ROLLING_DAYS}-day mean", ISKP, width=1.5,
+                        dash="dot"), 4, 1)
     for row, total in ((1, p.government_prisoners), (2, p.taliban_prisoners)):
         fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1,
                       annotation_text=f"all {total:,}", annotation_position="top left")
