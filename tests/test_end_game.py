@@ -86,3 +86,41 @@ def test_the_end_game_is_off_by_default():
     p = defaults.protocol
     assert (p.contested, defaults.taliban.finish_after, defaults.mediator.stall_break_rate,
             defaults.government.commitment, defaults.verification.next_list_size) == (0, 1.0, 0.0, 0.0, 0)
+
+
+def test_the_mediator_breaks_no_stall_shorter_than_its_lag():
+    gated = with_overrides(load(RECORD_BASE), {"government.reciprocity_gate": 1.0, "government.gate_after": 1000,
+                                               "government.credited_share": 0.5, "taliban.ratio_share": 0.5,
+                                               "calendar.horizon_days": 300, "mediator.stall_break_rate": 1.0,
+                                               "mediator.stall_break_after_days": 20})
+    model = ExchangeModel(gated, seed=SEEDS)
+    lengths = []
+    while model.running:
+        stalled = model.government.gate_held_days.copy()  # the gate's streak at the end of yesterday
+        before = model.government.stall_breaks.copy()
+        model.step()
+        lengths.extend(stalled[model.government.stall_breaks > before])
+    assert lengths and min(lengths) >= 20
+
+
+def test_a_settled_team_stays_through_a_stall_that_sends_a_new_one_home():
+    base = with_overrides(load(RECORD_BASE), {"government.reciprocity_gate": 1.0, "government.gate_after": 1000,
+                                              "government.credited_share": 0.5, "taliban.ratio_share": 0.5,
+                                              "taliban.walkout_trust": 0.0, "taliban.patience_days": 7,
+                                              "calendar.horizon_days": 200})
+    restless = run(base)
+    settled = run(with_overrides(base, {"taliban.settled_patience_days": 365}))
+    # The gate's stalls send a team of 7 days' patience home again and again; a team that has seen releases in
+    # its stay sits them out, and walks out only over a stay with nothing freed.
+    assert restless.taliban.walkouts.mean() > 4 * settled.taliban.walkouts.mean()
+
+
+def test_a_commitment_is_carried_out_in_offensive_mode():
+    pledge = with_overrides(load(RECORD_BASE), {"verification.enabled": True, "verification.arrears_share": 1.0,
+                                                "government.willing_trust": 0.0,
+                                                "government.offensive_trigger": 1, "government.offensive_days": 30,
+                                                "calendar.horizon_days": 200})
+    free = run(pledge)
+    committed = run(with_overrides(pledge, {"government.commitment": 1.0}))
+    # A trigger of one attack keeps the government in offensive mode almost always: only a commitment releases.
+    assert np.mean(committed.government.released) > np.mean(free.government.released) + 500

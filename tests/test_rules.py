@@ -105,8 +105,8 @@ CASES = {
     "verified": verified_args(),
     "reciprocity_gate": st.tuples(nonneg(2.0), count(5000), count(5000), nonneg(5000.0), nonneg(1.0), st.booleans(),
                                   st.booleans()),
-    "stall_break": st.tuples(st.booleans(), unit(), unit(), uniform01()),
-    "committed_chance": st.tuples(unit(), st.booleans(), st.booleans(), unit()),
+    "stall_break": st.tuples(st.booleans(), unit(), unit(), uniform01(), count(365), count(60)),
+    "committed_chance": st.tuples(unit(), st.booleans(), st.booleans(), st.booleans(), unit()),
     "contested_stage": contested_args(),
     "capacity": st.tuples(count(1000, lo=1), st.integers(-500, 5000), count(1000, lo=1), st.floats(1.0, 50.0),
                           st.booleans()),
@@ -138,7 +138,7 @@ CASES = {
     ),
     "engagement": st.tuples(
         st.booleans(), unit(), unit(), st.integers(-30, 3650), count(3650, lo=1), count(2000), count(1000, lo=1),
-        uniform01(), unit(), unit(),
+        uniform01(), unit(), unit(), st.booleans(), count(3650),
     ),
     "conditions_met": st.tuples(
         st.booleans(), count(10_000), count(365, lo=1), nonneg(1000.0), st.booleans(), st.booleans()
@@ -804,6 +804,22 @@ def test_engagement_meaning():
     assert _engagement(False, 0.5, 0.2, 0, 30, 50, 0.3, 0.02, 0.3) == (False, False)
 
 
+def test_a_settled_team_waits_its_own_patience():
+    kw = dict(engaged=True, trust_value=0.5, walkout_trust=0.2, patience=7, government_released_today=0,
+              daily_capacity=100, u=0.99, return_rate=0.02, return_on_release=0.3)
+    # A stay that has seen a release waits settled_patience days, not patience; 0 keeps patience.
+    assert rules.engagement(waited_days=7, settled=True, settled_patience=40, **kw) == (True, False)
+    assert rules.engagement(waited_days=40, settled=True, settled_patience=40, **kw) == (False, True)
+    assert rules.engagement(waited_days=7, settled=False, settled_patience=40, **kw) == (False, True)
+    assert rules.engagement(waited_days=7, settled=True, settled_patience=0, **kw) == (False, True)
+    # Distrust still sends a settled team away.
+    assert rules.engagement(waited_days=0, settled=True, settled_patience=40, **{**kw, "trust_value": 0.1}) == (
+        False, True)
+    waited = np.arange(60)
+    engaged, walked = rules.engagement(waited_days=waited, settled=waited % 2 == 0, settled_patience=40, **kw)
+    assert (walked == np.where(waited % 2 == 0, waited >= 40, waited >= 7)).all()
+
+
 def _conditions(enabled, attributed_in_window, window_days, max_attacks_per_day, require_engagement, engaged):
     return rules.conditions_met(enabled=enabled, attributed_in_window=attributed_in_window, window_days=window_days,
                                 max_attacks_per_day=max_attacks_per_day, require_engagement=require_engagement,
@@ -1021,6 +1037,15 @@ def test_the_mediator_breaks_only_a_stalled_gate_and_with_pressure():
     assert not rules.stall_break(suspended=True, pressure=1.0, rate=0.0, u=0.0)  # off by default
 
 
+def test_the_mediator_waits_out_its_lag_before_breaking_a_stall():
+    kw = dict(suspended=True, pressure=0.8, rate=1.0, u=0.5, after=20)
+    assert not rules.stall_break(held_days=19, **kw)
+    assert rules.stall_break(held_days=20, **kw)
+    assert not rules.stall_break(held_days=30, **{**kw, "u": 0.85})  # after the lag, still a chance of the pressure
+    days = np.arange(60)
+    assert (rules.stall_break(held_days=days, **kw) == (days >= 20)).all()
+
+
 def test_contested_prisoners_come_in_stages_once_the_rest_are_listed():
     kw = dict(listable=4403, rate=0.1, share=0.25)
     assert rules.contested_stage(listed=4403, contested_left=597, u=0.05, **kw) == 150  # ceil(0.25 * 597)
@@ -1042,8 +1067,10 @@ def test_a_stage_frees_at_least_one_and_never_more_than_are_contested(args):
         assert stage == 0
 
 
-def test_a_commitment_is_carried_out_whatever_the_trust_and_the_conditions():
-    assert rules.committed_chance(chance=0.01, allowed=False, bound=True, commitment=1.0) == (1.0, True)
-    assert rules.committed_chance(chance=0.01, allowed=False, bound=False, commitment=1.0) == (0.01, False)
-    assert rules.committed_chance(chance=0.7, allowed=True, bound=True, commitment=0.5) == (0.7, True)
-    assert rules.committed_chance(chance=0.01, allowed=False, bound=True, commitment=0.0) == (0.01, False)  # off
+def test_a_commitment_is_carried_out_whatever_the_trust_the_conditions_and_offensive_mode():
+    kw = dict(offensive=True)
+    assert rules.committed_chance(chance=0.01, allowed=False, bound=True, commitment=1.0, **kw) == (1.0, True, False)
+    assert rules.committed_chance(chance=0.01, allowed=False, bound=False, commitment=1.0, **kw) == (0.01, False, True)
+    assert rules.committed_chance(chance=0.7, allowed=True, bound=True, commitment=0.5, **kw) == (0.7, True, False)
+    assert rules.committed_chance(chance=0.01, allowed=False, bound=True, commitment=0.0, **kw) == (0.01, False, True)
+    assert rules.committed_chance(chance=0.01, allowed=True, offensive=False, bound=True, commitment=1.0)[2] == False  # noqa: E712

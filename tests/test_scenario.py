@@ -588,6 +588,8 @@ MATTERS = {
     "verification.next_list_size": {"verification.enabled": True, "verification.list_size": 300,
                                     "verification.list_gap_days": 0},
     "mediator.stall_break_rate": {"government.reciprocity_gate": 2.0, "government.gate_after": 100},
+    "mediator.stall_break_after_days": {"government.reciprocity_gate": 2.0, "government.gate_after": 100,
+                                        "mediator.stall_break_rate": 1.0},
     "protocol.cover_rate": {"protocol.contested": 4000},
     "protocol.cover_share": {"protocol.contested": 4000, "protocol.cover_rate": 1.0},
 }

@@ -45,7 +45,7 @@ class GovernmentAgent(Side):
 
     STATE = Side.STATE + ("commanders_released", "commanders_today", "offensive_left", "offensive_days",
                           "listed", "list_opens_day", "verified", "cleared", "pledged", "suspended", "suspended_days",
-                          "covered", "stall_breaks")
+                          "gate_held_days", "covered", "stall_breaks")
 
     def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, commanders: np.ndarray,
                  verification: SimpleNamespace):
@@ -69,6 +69,7 @@ class GovernmentAgent(Side):
         self.pledged = np.zeros(total.shape, dtype=bool)
         self.suspended = np.zeros(total.shape, dtype=bool)
         self.suspended_days = np.zeros_like(total)
+        self.gate_held_days = np.zeros_like(total)  # consecutive days the gate has held releases back
         self.stall_breaks = np.zeros_like(total)
 
     @property
@@ -93,7 +94,9 @@ class GovernmentAgent(Side):
         """Whether the mediator breaks the stall of a closed reciprocity gate today; if so, a list being prepared
         opens at once (the government is bound in `prepare`)."""
         broke = rules.stall_break(suspended=self.suspended, pressure=pressure,
-                                  rate=self.model.params.mediator.stall_break_rate, u=u)
+                                  rate=self.model.params.mediator.stall_break_rate, u=u,
+                                  held_days=self.gate_held_days,
+                                  after=self.model.params.mediator.stall_break_after_days)
         self.stall_breaks = self.stall_breaks + broke
         self.list_opens_day = np.where(broke & (self.list_opens_day >= 0), self.model.day, self.list_opens_day)
         return broke
@@ -135,6 +138,7 @@ class GovernmentAgent(Side):
             credited=m.taliban.released * p.credited_share, ratio=m.params.protocol.reciprocity_ratio,
             bound=self.pledged, other_side_done=m.taliban.released >= m.taliban.total)
         self.suspended_days = self.suspended_days + self.suspended
+        self.gate_held_days = rules.streak(length=self.gate_held_days, today=self.suspended)
         today_capacity = rules.capacity(daily_capacity=today.daily_capacity, behind=scheduled - self.released,
                                         tranche_size=today.tranche_size, catch_up=p.catch_up, bound=self.pledged)
         owed = np.minimum(scheduled, self.cleared) - self.released
@@ -150,10 +154,10 @@ class GovernmentAgent(Side):
             loss=loss, guarantee=m.params.mediator.guarantee, pressure=m.pressure,
             pressure_weight=m.params.mediator.pressure_weight, gain=p.cooperation_gain,
         ) + today.threshold_shift - today.release_boost
-        chance, allowed = rules.committed_chance(
+        chance, allowed, offensive = rules.committed_chance(
             chance=rules.choice_probability(trust_value=self.trust, threshold=threshold, temperature=p.temperature),
-            allowed=allowed, bound=self.pledged, commitment=p.commitment)
-        go = rules.release_decision(u=u, chance=chance, allowed=allowed, blocked=self.offensive | self.suspended,
+            allowed=allowed, offensive=self.offensive, bound=self.pledged, commitment=p.commitment)
+        go = rules.release_decision(u=u, chance=chance, allowed=allowed, blocked=offensive | self.suspended,
                                     owed=fighters + commanders)
         self.released_today = (fighters + commanders) * go
         self.commanders_today = commanders * go
@@ -185,13 +189,14 @@ class GovernmentAgent(Side):
 class TalibanAgent(Side):
     """The Taliban: hold government personnel, reciprocate at the agreed ratio, decide violence and engagement."""
 
-    STATE = Side.STATE + ("engaged", "returned_day", "walkouts", "attacks_today")
+    STATE = Side.STATE + ("engaged", "returned_day", "settled", "walkouts", "attacks_today")
 
     def __init__(self, model: mesa.Model, params: SimpleNamespace, total: np.ndarray, arrival_day: np.ndarray):
         super().__init__(model, params, total)
         self.arrival_day = arrival_day  # the technical team is in Kabul from this day (-1: from the start)
         self.engaged = arrival_day < 0
         self.returned_day = np.full(total.shape, -1, dtype=np.int64)
+        self.settled = np.zeros(total.shape, dtype=bool)  # this stay has seen the government release
         self.walkouts = np.zeros_like(total)
         self.attacks_today = np.zeros_like(total)
 
@@ -202,6 +207,7 @@ class TalibanAgent(Side):
                                                             & (self.model.day > self.arrival_day))
         self.engaged = self.engaged | arriving
         self.returned_day = np.where(arriving, self.model.day, self.returned_day)
+        self.settled = self.settled & ~arriving
 
     def judge(self, *, behind: np.ndarray, today: SimpleNamespace) -> None:
         """Update trust on what the government did today."""
@@ -254,8 +260,10 @@ class TalibanAgent(Side):
             waited_days=rules.patience_clock(stalled_days=stalled_days, day=day, returned_day=self.returned_day),
             patience=p.patience_days, government_released_today=self.model.government.released_today,
             daily_capacity=today.daily_capacity, u=u, return_rate=p.return_rate, return_on_release=p.return_on_release,
+            settled=self.settled, settled_patience=p.settled_patience_days,
         )
         engaged = engaged & (day >= self.arrival_day)  # no coming back before having come
         self.returned_day = np.where(engaged & ~self.engaged, day, self.returned_day)
+        self.settled = engaged & self.engaged & (self.settled | (self.model.government.released_today > 0))
         self.engaged = engaged
         self.walkouts = self.walkouts + walked

@@ -219,16 +219,21 @@ def government_evidence(*, taliban_released_today: ArrayLike, reciprocity_credit
 
 def engagement(*, engaged: ArrayLike, trust_value: ArrayLike, walkout_trust: ArrayLike, waited_days: ArrayLike,
                patience: ArrayLike, government_released_today: ArrayLike, daily_capacity: ArrayLike, u: ArrayLike,
-               return_rate: ArrayLike, return_on_release: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+               return_rate: ArrayLike, return_on_release: ArrayLike, settled: ArrayLike = False,
+               settled_patience: ArrayLike = 0) -> tuple[ArrayLike, ArrayLike]:
     """Tomorrow's engagement of the technical team, and whether it walked out today.
 
     The team walks out when trust falls below a threshold or nothing has moved for
-    `patience` days; once out, it comes back with a small daily chance, a larger one
-    on a day the government releases (generous tit-for-tat). A release of several days'
-    capacity at once counts as that many chances (the team came back to Kabul two days
-    after the 900 of 26 May 2020).
+    `patience` days, or `settled_patience` days once its stay has seen the government
+    release (`settled`; 0: `patience`): in 2020 the team left after 7 days of a stay
+    with nothing freed, and stayed through June's stall of three weeks after the
+    releases of late May. Once out, it comes back with a small daily chance, a larger
+    one on a day the government releases (generous tit-for-tat). A release of several
+    days' capacity at once counts as that many chances (the team came back to Kabul two
+    days after the 900 of 26 May 2020).
     """
-    walks = engaged & ((trust_value < walkout_trust) | (waited_days >= patience))
+    limit = np.where(np.asarray(settled, dtype=bool) & (np.asarray(settled_patience) > 0), settled_patience, patience)
+    walks = engaged & ((trust_value < walkout_trust) | (waited_days >= limit))
     released = government_released_today > 0
     batches = np.divide(government_released_today, daily_capacity)
     on_release = np.where(batches > 1, 1.0 - np.power(1.0 - return_on_release, batches), return_on_release)
@@ -299,11 +304,14 @@ def reciprocity_gate(*, gate: ArrayLike, government_released: ArrayLike, after: 
             & np.logical_not(other_side_done))
 
 
-def stall_break(*, suspended: ArrayLike, pressure: ArrayLike, rate: ArrayLike, u: ArrayLike) -> ArrayLike:
+def stall_break(*, suspended: ArrayLike, pressure: ArrayLike, rate: ArrayLike, u: ArrayLike,
+                held_days: ArrayLike = 0, after: ArrayLike = 0) -> ArrayLike:
     """Whether the mediator breaks a stalled reciprocity gate today: a chance of `rate` times US pressure on each
-    day the gate held the government's releases back (in 2020 the US envoy pressed for "speedy releases" on 7
-    June, with the gate closed again at 3,000, and releases went on in late June)."""
-    return np.asarray(suspended, dtype=bool) & (u < np.multiply(rate, pressure))
+    day the gate held the government's releases back, once it has held them `after` days in a row (in 2020 the
+    US envoy pressed for "speedy releases" on 7 June, with the gate closed again at 3,000 since 2 June, and
+    releases went on in late June)."""
+    return (np.asarray(suspended, dtype=bool) & (np.asarray(held_days) >= after)
+            & (u < np.multiply(rate, pressure)))
 
 
 def contested_stage(*, listed: ArrayLike, listable: ArrayLike, contested_left: ArrayLike, rate: ArrayLike,
@@ -338,14 +346,16 @@ def pressure_update(*, pressure: ArrayLike, slipping: ArrayLike, moved: ArrayLik
     return np.minimum(_positive(value), 1.0)
 
 
-def committed_chance(*, chance: ArrayLike, allowed: ArrayLike, bound: ArrayLike, commitment: ArrayLike
-                     ) -> tuple[ArrayLike, ArrayLike]:
-    """The chance of releasing today, and whether the decree's conditions allow it, for a government bound by a
-    commitment (a pledge, a stall the mediator broke, political cover): with `commitment` above 0, at least that
-    chance, whatever its trust and the conditions (in 2020 the pledge of 24 May was carried out in days, 900 on
-    26 May and 3,000 out by 2 June, with the violence the conditions were to judge going on)."""
+def committed_chance(*, chance: ArrayLike, allowed: ArrayLike, offensive: ArrayLike, bound: ArrayLike,
+                     commitment: ArrayLike) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
+    """The chance of releasing today, whether the decree's conditions allow it, and whether offensive mode blocks
+    it, for a government bound by a commitment (a pledge, a stall the mediator broke, political cover): with
+    `commitment` above 0, at least that chance, whatever its trust, the conditions and offensive mode (in 2020
+    the pledge of 24 May was carried out in days, 900 on 26 May and 3,000 out by 2 June, with the violence the
+    conditions and offensive mode answer going on; the record to 31 July has no pause of a bound government)."""
     committed = np.asarray(bound, dtype=bool) & (np.asarray(commitment) > 0)
-    return np.where(committed, np.maximum(chance, commitment), chance), np.asarray(allowed, dtype=bool) | committed
+    return (np.where(committed, np.maximum(chance, commitment), chance), np.asarray(allowed, dtype=bool) | committed,
+            np.asarray(offensive, dtype=bool) & np.logical_not(committed))
 
 
 def release_decision(*, u: ArrayLike, chance: ArrayLike, allowed: ArrayLike, blocked: ArrayLike,

@@ -149,8 +149,8 @@ class Government(Section):
         0, 1)
     commitment: float = F(
         0.0, "probability", "Least daily chance of releasing while bound by a commitment (a pledge, a broken stall, "
-        "political cover), whatever the government's trust and the decree's conditions (0: they decide as on any "
-        "day)", 0, 1)
+        "political cover), whatever the government's trust, the decree's conditions and offensive mode (0: they "
+        "decide as on any day)", 0, 1)
     catch_up: float = F(
         1.0, "multiplier",
         "Daily capacity multiplied by this while the government is bound by a pledge and a tranche or more behind",
@@ -191,6 +191,9 @@ class Taliban(Section):
     retaliation: float = F(0.8, "share", "Rise in attacks during government offensive mode", 0, 3)
     walkout_trust: float = F(0.2, "probability", "Trust below which the technical team walks out", 0, 1)
     patience_days: int = F(30, "days", "Days without a release by either side before the team walks out", 1, 3650)
+    settled_patience_days: int = F(
+        0, "days", "Days without a release by either side before a team whose stay has seen the government release "
+        "walks out (0: patience_days)", 0, 3650)
     return_rate: float = F(0.02, "probability per day", "Chance of coming back on a day with no release", 0, 1)
     return_on_release: float = F(0.3, "probability", "Chance of coming back on a day the government releases", 0, 1)
     ratio_share: float = F(1.0, "share", "Share of the agreed ratio the Taliban aim to release", 0, 1)
@@ -218,6 +221,9 @@ class Mediator(Section):
         0.0, "chance per day at full pressure", "Daily chance, times US pressure, that the mediator makes the "
         "government release past a closed reciprocity gate (its next list, bound as by a pledge); the pressure is "
         "spent (0: never)", 0, 1, needs=[above("government.reciprocity_gate", 0)])
+    stall_break_after_days: int = F(
+        0, "days", "Days a closed reciprocity gate must have held the government's releases back before the "
+        "mediator can break the stall", 0, 3650, needs=[above("mediator.stall_break_rate", 0)])
 
 
 class Verification(Section):
