@@ -33,8 +33,9 @@ PRESENT = "722d1f9"  # main before the end game: the self-scoring posterior of i
 OFF = {
     "commitment": ({"government.commitment": 0.0}, ("government.commitment",)),
     "next lists": ({"verification.next_list_size": 0}, ()),
-    "mediator": ({"mediator.stall_break_rate": 0.0}, ("mediator.stall_break_rate",)),
-    "contested remainder": ({"protocol.contested": 0}, ("protocol.cover_rate", "protocol.cover_share")),
+    "mediator": ({"mediator.stall_break_rate": 0.0}, ("mediator.stall_break_after_days",)),
+    "contested remainder": ({"protocol.contested": 0}, ("protocol.cover_rate",)),
+    "settled team": ({"taliban.settled_patience_days": 0}, ("taliban.settled_patience_days",)),
     "Taliban finishing": ({"taliban.finish_after": 1.0}, ("taliban.finish_after",)),
     "Eid al-Adha ceasefire": ({}, ()),
 }
@@ -118,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--only", choices=("ablation", "compare"))
     parser.add_argument("--present", default=None, help="git ref of the model before the end game")
-    parser.add_argument("--particles", type=int, default=500, help="of each ablation fit")
-    parser.add_argument("--simulations", type=int, default=250_000, help="budget of each ablation fit")
+    parser.add_argument("--particles", type=int, default=1000, help="of each ablation fit (default: the spec's)")
+    parser.add_argument("--simulations", type=int, default=1_000_000,
+                        help="budget of each ablation fit (default: the spec's)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -648,12 +648,12 @@ def test_sweep_points_draw_from_the_posterior_but_keep_their_own_values(fitted, 
 
 # A point the 2020 posterior supports (its medians, rounded): lists, verification, the gate and pledges at work.
 RECORD_POINT = {
-    "verification.rate_with_team": 300.0, "verification.rate_without_team": 130.0, "verification.list_gap_days": 20,
-    "verification.arrears_share": 0.65, "government.willing_trust": 0.3, "taliban.ratio_share": 0.75,
-    "protocol.taliban_daily_capacity": 50, "taliban.return_on_release": 0.3,
-    "protocol.conditions.max_attacks_per_day": 15.0, "taliban.base_attacks": 12.5,
-    "government.initial_trust": 0.2, "taliban.initial_trust": 0.4, "mediator.stall_break_rate": 0.04,
-    "protocol.cover_rate": 0.08, "protocol.cover_share": 0.5, "taliban.finish_after": 0.76,
+    "verification.rate_with_team": 300.0, "verification.rate_without_team": 45.0, "verification.list_gap_days": 16,
+    "verification.arrears_share": 0.65, "government.willing_trust": 0.33, "taliban.ratio_share": 0.8,
+    "protocol.taliban_daily_capacity": 36, "taliban.return_on_release": 0.26,
+    "protocol.conditions.max_attacks_per_day": 13.0, "taliban.base_attacks": 13.5,
+    "government.initial_trust": 0.2, "taliban.initial_trust": 0.3, "mediator.stall_break_after_days": 25,
+    "protocol.cover_rate": 0.06, "taliban.finish_after": 0.75, "taliban.settled_patience_days": 53,
 }
 
 
