@@ -433,3 +433,32 @@ def test_the_console_says_where_it_serves_and_nothing_of_third_parties():
         out, err = process.communicate(timeout=30)
     assert out.splitlines()[0] == f"swapsim dashboard on http://localhost:{port}/ (Ctrl-C to stop)"
     assert "Warning" not in err and "warn" not in out.lower(), err
+
+
+@given(total=st.integers(1, 200_000))
+def test_release_ticks_run_from_zero_to_the_total_without_crowding_it(total):
+    ticks = plots._ticks(total)
+    assert ticks[0] == 0 and ticks[-1] == total and ticks == sorted(set(ticks))
+    assert 2 <= len(ticks) <= 7
+    assert all(t <= 0.88 * total for t in ticks[:-1])
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_release_panels_keep_room_above_the_total_for_their_legend(observed):
+    """A count never passes its total, so a legend drawn above the total never covers data; the total is the top
+    tick, named."""
+    scenario = load(ROOT / "scenarios" / "decree_2020.yaml")
+    figures = [(plots.run_figure(scenario), plots.RUN_HEIGHT),
+               (plots.releases_figure(scenario, ensemble.observed() if observed else None), plots.RELEASES_HEIGHT)]
+    plot_px = lambda height: height - plots.MARGIN["t"] - plots.MARGIN["b"]  # noqa: E731
+    for fig, height in figures:
+        for row, total in ((1, scenario.protocol.government_prisoners), (2, scenario.protocol.taliban_prisoners)):
+            axis = fig.layout["yaxis" if row == 1 else f"yaxis{row}"]
+            name = "y" if row == 1 else f"y{row}"
+            entries = sum(1 for t in fig.data if (t.yaxis or "y") == name and t.showlegend is not False)
+            panel = (axis.domain[1] - axis.domain[0]) * plot_px(height)
+            above_total = (axis.range[1] - total) / axis.range[1] * panel
+            assert entries >= 2 and above_total >= entries * plots.LEGEND_ENTRY_PX + plots.LEGEND_PAD_PX - 1e-9
+            assert axis.tickvals[-1] == total and axis.ticktext[-1] == f"all {total:,}"
+            legend = fig.layout["legend" if row == 1 else f"legend{row}"]
+            assert legend.yanchor == "top" and legend.y == axis.domain[1] and legend.tracegroupgap == 0

@@ -35,7 +35,9 @@ GOVERNMENT, TALIBAN, ISKP = "#009E73", "#D55E00", "#CC79A7"  # one run's sides: 
 SCHEDULE, GREY = "#000000", "#777777"
 BAND = (0.05, 0.5, 0.95)
 ROLLING_DAYS = 7
-HEADROOM = 1.35  # release axes reach 35% above the total: room for the panel's legend above the data
+MARGIN = dict(l=80, r=20, t=70, b=50)
+RUN_HEIGHT, RELEASES_HEIGHT = 1050, 640  # px, of the one-run and the ensemble's release figures
+LEGEND_ENTRY_PX, LEGEND_PAD_PX = 20, 14  # a legend's height per entry at its font size, and its border and gap
 FONT = dict(family="Arial, Helvetica, sans-serif", size=13)
 Updates = dict[str, dict[str, object]]  # trace name (its meta) -> the trace properties to set
 
@@ -63,14 +65,39 @@ def _layout(fig: go.Figure, title: str, height: int) -> None:
     """Title, size, font and hover; a legend for each panel, in its top right corner (where a run that has not
     reached its end has not drawn yet, and above the release totals)."""
     fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)), height=height, font=FONT,
-                      margin=dict(l=70, r=20, t=70, b=50), hovermode="x unified", template="plotly_white")
+                      margin=MARGIN, hovermode="x unified", template="plotly_white")
     for trace in fig.data:
         axis = trace.yaxis or "y"
         trace.legend = "legend" + axis[1:]
     for axis in {trace.yaxis or "y" for trace in fig.data}:
         top = fig.layout["yaxis" + axis[1:]].domain[1]
         fig.layout["legend" + axis[1:]] = dict(x=0.995, xanchor="right", y=top, yanchor="top", font=dict(size=11),
-                                               bgcolor="rgba(255,255,255,0.8)", bordercolor="#ccc", borderwidth=1)
+                                               bgcolor="rgba(255,255,255,0.8)", bordercolor="#ccc", borderwidth=1,
+                                               tracegroupgap=0)
+
+
+def _ticks(total: int) -> list[int]:
+    """Round ticks from 0 up to a total, at most six intervals, and the total itself (none too close below it)."""
+    steps = sorted(m * 10 ** k for k in range(len(str(max(total, 1)))) for m in (1, 2, 5, 25))
+    step = min((s for s in steps if total / s <= 6), default=steps[-1])
+    return [t for t in range(0, total, step) if t <= 0.88 * total] + [total]
+
+
+def _release_axes(fig: go.Figure, totals: dict[int, int], height: int) -> None:
+    """Each release panel's axis: ticks up to the side's total, the last one "all N" (a label inside the panel
+    would sit under the events' names), and room above the total for the panel's legend, so that the legend never
+    covers data (a release count never passes its total)."""
+    plot_px = height - MARGIN["t"] - MARGIN["b"]
+    for row, total in totals.items():
+        name = "y" if row == 1 else f"y{row}"
+        low, high = fig.layout["yaxis" if row == 1 else f"yaxis{row}"].domain
+        entries = sum(1 for t in fig.data if (t.yaxis or "y") == name and t.showlegend is not False)
+        legend = (entries * LEGEND_ENTRY_PX + LEGEND_PAD_PX) / ((high - low) * plot_px)
+        ticks = _ticks(total)
+        fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1)
+        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total / max(1.0 - legend, 0.4)],
+                         tickvals=ticks, ticktext=[f"{t:,}" for t in ticks[:-1]] + [f"all {total:,}"],
+                         row=row, col=1)
 
 
 def _date_axes(fig: go.Figure, scenario: Scenario, rows: int) -> None:
@@ -88,7 +115,7 @@ def _events(fig: go.Figure, scenario: Scenario) -> None:
         when = dates(scenario, [day])[0]
         fig.add_vline(x=when, line=dict(color=GREY, width=1, dash="dot"))
         fig.add_annotation(x=when, y=1.0, yref="paper", text=event.label(), showarrow=False, textangle=-90,
-                           xanchor="right", yanchor="top", font=dict(size=10, color="#444"),
+                           xanchor="left", yanchor="top", font=dict(size=10, color="#444"),
                            bgcolor="rgba(255,255,255,0.7)")
 
 
@@ -130,11 +157,7 @@ def run_figure(scenario: Scenario) -> go.Figure:
         fig.add_trace(_line(f"{uid}_mean", f"{name}: {ROLLING_DAYS}-day mean", color, width=2), 4, 1)
     fig.add_trace(_line("booked_mean", f"ISKP attacks booked as Taliban: {ROLLING_DAYS}-day mean", ISKP, width=1.5,
                         dash="dot"), 4, 1)
-    for row, total in ((1, p.government_prisoners), (2, p.taliban_prisoners)):
-        fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1,
-                      annotation_text=f"all {total:,}", annotation_position="top left")
-        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total * HEADROOM], tickformat=",",
-                         row=row, col=1)
+    _release_axes(fig, {1: p.government_prisoners, 2: p.taliban_prisoners}, RUN_HEIGHT)
     fig.add_hline(y=scenario.taliban.walkout_trust, line=dict(color=TALIBAN, width=1, dash="dot"), row=3, col=1,
                   annotation_text=f"Taliban walk out below {scenario.taliban.walkout_trust:g}",
                   annotation_position="bottom right")
@@ -142,7 +165,7 @@ def run_figure(scenario: Scenario) -> go.Figure:
     fig.update_yaxes(title_text="Attacks per day", rangemode="tozero", row=4, col=1)
     _events(fig, scenario)
     _date_axes(fig, scenario, 4)
-    _layout(fig, f"{scenario.metadata.name}: one run, day 0", 1050)
+    _layout(fig, f"{scenario.metadata.name}: one run, day 0", RUN_HEIGHT)
     return fig
 
 
@@ -226,14 +249,10 @@ def releases_figure(scenario: Scenario, observed: pd.DataFrame | None = None) ->
                                      y=rows["cumulative_released"].tolist(), mode="markers",
                                      legendgroup="observed", marker=dict(color="black", size=7, symbol="circle-open"),
                                      hovertemplate="%{y:,} (%{customdata})", customdata=rows["confidence"].tolist()), row, 1)
-    for row, total in ((1, p.government_prisoners), (2, p.taliban_prisoners)):
-        fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1,
-                      annotation_text=f"all {total:,}", annotation_position="top left")
-        fig.update_yaxes(title_text="Released (cumulative)", range=[0, total * HEADROOM], tickformat=",",
-                         row=row, col=1)
+    _release_axes(fig, {1: p.government_prisoners, 2: p.taliban_prisoners}, RELEASES_HEIGHT)
     _events(fig, scenario)
     _date_axes(fig, scenario, 2)
-    _layout(fig, f"{scenario.metadata.name}: prisoner releases", 640)
+    _layout(fig, f"{scenario.metadata.name}: prisoner releases", RELEASES_HEIGHT)
     return fig
 
 
