@@ -89,9 +89,9 @@ def _release_axes(fig: go.Figure, totals: dict[int, int], height: int) -> None:
     covers data (a release count never passes its total)."""
     plot_px = height - MARGIN["t"] - MARGIN["b"]
     for row, total in totals.items():
-        name = "y" if row == 1 else f"y{row}"
-        low, high = fig.layout["yaxis" if row == 1 else f"yaxis{row}"].domain
-        entries = sum(1 for t in fig.data if (t.yaxis or "y") == name and t.showlegend is not False)
+        axis = "y" if row == 1 else f"y{row}"
+        low, high = fig.layout["yaxis" + axis[1:]].domain
+        entries = sum(1 for t in fig.data if (t.yaxis or "y") == axis and t.showlegend is not False)
         legend = (entries * LEGEND_ENTRY_PX + LEGEND_PAD_PX) / ((high - low) * plot_px)
         ticks = _ticks(total)
         fig.add_hline(y=total, line=dict(color=GREY, width=1), row=row, col=1)

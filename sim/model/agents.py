@@ -196,7 +196,7 @@ class TalibanAgent(Side):
         self.arrival_day = arrival_day  # the technical team is in Kabul from this day (-1: from the start)
         self.engaged = arrival_day < 0
         self.returned_day = np.full(total.shape, -1, dtype=np.int64)
-        self.settled = np.zeros(total.shape, dtype=bool)  # this stay has seen the government release
+        self.settled = np.zeros(total.shape, dtype=bool)  # this stay has seen the government release (false while away)
         self.walkouts = np.zeros_like(total)
         self.attacks_today = np.zeros_like(total)
 
@@ -207,7 +207,6 @@ class TalibanAgent(Side):
                                                             & (self.model.day > self.arrival_day))
         self.engaged = self.engaged | arriving
         self.returned_day = np.where(arriving, self.model.day, self.returned_day)
-        self.settled = self.settled & ~arriving
 
     def judge(self, *, behind: np.ndarray, today: SimpleNamespace) -> None:
         """Update trust on what the government did today."""
